@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod head;
+pub mod loss;
+pub mod mining;
+pub mod model;
+pub mod normalize;
+pub mod queue;
+pub mod rng;
+pub mod stats;
+pub mod train;
+
+mod check;
+
+pub use error::{Error, Result};
+pub use loss::{
+    BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ClassBalancedContrastiveLoss,
+    ClassBalancedContrastiveLossConfig, ResComLoss, ResComLossConfig, ResComOutput,
+};
+pub use mining::{HardPairMiner, HardPairMinerConfig, MinedPairs, MinedSet};
+pub use normalize::l2_normalize;
+pub use queue::{ClassBalancedQueue, ClassBalancedQueueConfig};
+pub use rng::Rng;
+pub use stats::{ClassStats, EmptyClassPolicy};

@@ -1,0 +1,126 @@
+//! Balanced Softmax (Ren et al., 2020), the classification branch of ResCom (SPEC section 3).
+//!
+//! Cross-entropy on prior-shifted logits, `CE(z + log(pi + 1e-9), y)`. In ResCom it is applied
+//! to both views of every image ("Siamese Balanced Softmax"); at inference the logits are used
+//! unshifted.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::check;
+use crate::error::Result;
+use crate::stats::{ClassStats, EmptyClassPolicy};
+
+/// Configuration of a [`BalancedSoftmaxLoss`].
+#[derive(Config, Debug)]
+pub struct BalancedSoftmaxLossConfig {
+    /// Training samples per class `n_c`.
+    pub class_counts: Vec<usize>,
+    /// Rule for classes with no training sample.
+    #[config(default = "EmptyClassPolicy::Reject")]
+    pub empty_classes: EmptyClassPolicy,
+}
+
+impl BalancedSoftmaxLossConfig {
+    /// Builds the loss; errors on an empty histogram or (by default) an empty class.
+    pub fn init(&self, device: &Device) -> Result<BalancedSoftmaxLoss> {
+        let stats = ClassStats::with_policy(&self.class_counts, self.empty_classes)?;
+        Ok(BalancedSoftmaxLoss::from_stats(&stats, device))
+    }
+}
+
+/// Cross-entropy on logits shifted by the log prior.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use rescom::BalancedSoftmaxLossConfig;
+///
+/// let device = Device::flex();
+/// let loss = BalancedSoftmaxLossConfig::new(vec![90, 10]).init(&device)?;
+/// let logits = Tensor::<2>::zeros([1, 2], &device);
+/// let labels = Tensor::<1, Int>::from_ints([1], &device);
+/// // Shifted logits are log(0.9), log(0.1): the loss is -log(0.1).
+/// let value = loss.forward(logits, labels)?.into_scalar::<f32>();
+/// assert!((value - 0.1f32.ln().abs()).abs() < 1e-5);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct BalancedSoftmaxLoss {
+    log_prior: Tensor<1>,
+    num_classes: usize,
+}
+
+impl BalancedSoftmaxLoss {
+    pub(crate) fn from_stats(stats: &ClassStats, device: &Device) -> Self {
+        Self {
+            log_prior: stats.log_prior_tensor(device),
+            num_classes: stats.num_classes(),
+        }
+    }
+
+    /// Number of classes `C`.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// The log prior `log(pi + 1e-9)`, shape `[C]`.
+    pub fn log_prior(&self) -> Tensor<1> {
+        self.log_prior.clone()
+    }
+
+    /// The prior-shifted logits `z + log(pi + 1e-9)`.
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, C]`
+    /// - output: `[rows, C]`
+    pub fn shift(&self, logits: Tensor<2>) -> Tensor<2> {
+        let [rows, classes] = logits.dims();
+        let prior = self
+            .log_prior
+            .clone()
+            .to_device(&logits.device())
+            .reshape([1, classes])
+            .expand([rows, classes]);
+        logits + prior
+    }
+
+    /// Mean Balanced Softmax loss over the rows.
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, C]`
+    /// - `labels`: `Int [rows]`, in `0..C` (checked)
+    /// - output: `[1]`
+    pub fn forward(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>> {
+        Ok(self.forward_no_reduction(logits, labels)?.mean())
+    }
+
+    /// Per-row Balanced Softmax loss.
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, C]`
+    /// - `labels`: `Int [rows]`, in `0..C` (checked)
+    /// - output: `[rows]`
+    pub fn forward_no_reduction(
+        &self,
+        logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> Result<Tensor<1>> {
+        let [rows, _] = check::shape("logits", &logits, [None, Some(self.num_classes)])?;
+        check::shape("labels", &labels, [Some(rows)])?;
+        check::labels(&labels, self.num_classes)?;
+        check::finite(&[("logits", logits.clone())])?;
+        Ok(self.per_row_unchecked(logits, labels))
+    }
+
+    /// Per-row loss for inputs already validated by the caller.
+    pub(crate) fn per_row_unchecked(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+        let rows = logits.dims()[0];
+        let log_probs = log_softmax(self.shift(logits), 1);
+        log_probs
+            .gather(1, labels.reshape([rows, 1]))
+            .reshape([rows])
+            .neg()
+    }
+}

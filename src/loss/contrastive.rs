@@ -1,0 +1,298 @@
+//! Class-balanced supervised contrastive loss (SPEC section 6).
+//!
+//! For each row `i` of the normalised embeddings `q`, the contrast logits are
+//! 1. `q_i · q_j` for every other batch row `j != i`,
+//! 2. the mined hard positives and 3. the mined hard negatives from the queue,
+//!
+//! each divided by the temperature `tau` and shifted by `eta * log(pi_class + 1e-9)`, where the
+//! class is that of the batch row or of the queue slot. The positive set `P(i)` holds the other
+//! batch rows of the same class and all mined positives. With
+//! `l_i = -(1/|P(i)|) sum_{p in P(i)} log_softmax(a_i)_p` (`l_i = 0` when `P(i)` is empty),
+//! the loss is `(1/M) sum_i w_{y_i} l_i` with effective-number weights `w`.
+//!
+//! The log-sum-exp is accumulated over the three parts separately (with a shared row maximum),
+//! so the `[M, M - 1 + k_pos + k_neg]` logit matrix is never materialised; the self pair is
+//! excluded by masking the diagonal.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use crate::check;
+use crate::error::{Error, Result};
+use crate::mining::MinedPairs;
+use crate::stats::{ClassStats, EmptyClassPolicy};
+
+/// Configuration of a [`ClassBalancedContrastiveLoss`].
+#[derive(Config, Debug)]
+pub struct ClassBalancedContrastiveLossConfig {
+    /// Training samples per class `n_c`.
+    pub class_counts: Vec<usize>,
+    /// Temperature `tau > 0`.
+    #[config(default = 0.2)]
+    pub temperature: f64,
+    /// Effective-number `beta` in `[0, 1)`; 0 gives unit weights.
+    #[config(default = 0.999999)]
+    pub effective_num_beta: f64,
+    /// Prior strength `eta >= 0` of the logit adjustment inside the contrast.
+    #[config(default = 0.0)]
+    pub prior_strength: f64,
+    /// Rule for classes with no training sample.
+    #[config(default = "EmptyClassPolicy::Reject")]
+    pub empty_classes: EmptyClassPolicy,
+}
+
+impl ClassBalancedContrastiveLossConfig {
+    /// Builds the loss, validating the temperature, beta, eta and the histogram.
+    pub fn init(&self, device: &Device) -> Result<ClassBalancedContrastiveLoss> {
+        let stats = ClassStats::with_policy(&self.class_counts, self.empty_classes)?;
+        ClassBalancedContrastiveLoss::from_stats(
+            &stats,
+            self.temperature,
+            self.effective_num_beta,
+            self.prior_strength,
+            device,
+        )
+    }
+}
+
+/// Supervised contrastive loss over in-batch pairs and mined queue pairs, weighted per class.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use rescom::{ClassBalancedContrastiveLossConfig, l2_normalize};
+///
+/// let device = Device::flex();
+/// let loss = ClassBalancedContrastiveLossConfig::new(vec![10, 10])
+///     .with_effective_num_beta(0.0)
+///     .init(&device)?;
+/// // Two views of two images: rows 0 and 2 are class 0, rows 1 and 3 class 1.
+/// let q = l2_normalize(Tensor::<2>::from_floats(
+///     [[1.0, 0.1], [0.0, 1.0], [1.0, -0.1], [0.1, 1.0]],
+///     &device,
+/// ));
+/// let labels = Tensor::<1, Int>::from_ints([0, 1, 0, 1], &device);
+/// let value = loss.forward(q, labels, None)?.into_scalar::<f32>();
+/// assert!(value.is_finite() && value > 0.0);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct ClassBalancedContrastiveLoss {
+    class_weights: Tensor<1>,
+    log_prior: Tensor<1>,
+    temperature: f64,
+    prior_strength: f64,
+    num_classes: usize,
+}
+
+impl ClassBalancedContrastiveLoss {
+    pub(crate) fn from_stats(
+        stats: &ClassStats,
+        temperature: f64,
+        beta: f64,
+        prior_strength: f64,
+        device: &Device,
+    ) -> Result<Self> {
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(Error::config(
+                "temperature",
+                format!("must be finite and > 0, got {temperature}"),
+            ));
+        }
+        if !(prior_strength.is_finite() && prior_strength >= 0.0) {
+            return Err(Error::config(
+                "prior_strength",
+                format!("must be finite and >= 0, got {prior_strength}"),
+            ));
+        }
+        Ok(Self {
+            class_weights: stats.weights_tensor(beta, device)?,
+            log_prior: stats.log_prior_tensor(device),
+            temperature,
+            prior_strength,
+            num_classes: stats.num_classes(),
+        })
+    }
+
+    /// The per-class weights `w_c`, shape `[C]`.
+    pub fn class_weights(&self) -> Tensor<1> {
+        self.class_weights.clone()
+    }
+
+    /// Temperature `tau`.
+    pub fn temperature(&self) -> f64 {
+        self.temperature
+    }
+
+    /// Weighted mean loss `(1/M) sum_i w_{y_i} l_i`.
+    ///
+    /// # Shapes
+    /// - `embeddings`: `[M, D]`, rows of unit L2 norm (see [`crate::l2_normalize`]), `M >= 2`
+    /// - `labels`: `Int [M]`, in `0..C` (checked)
+    /// - `mined`: pairs from [`crate::HardPairMiner`] for the same rows, or `None` for a purely
+    ///   in-batch loss
+    /// - output: `[1]`
+    pub fn forward(
+        &self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        mined: Option<&MinedPairs>,
+    ) -> Result<Tensor<1>> {
+        self.check(&embeddings, &labels, mined)?;
+        Ok(self.weighted_mean_unchecked(embeddings, labels, mined))
+    }
+
+    /// The unweighted per-row losses `l_i`.
+    ///
+    /// # Shapes
+    /// Inputs as [`ClassBalancedContrastiveLoss::forward`]; output `[M]`.
+    pub fn forward_no_reduction(
+        &self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        mined: Option<&MinedPairs>,
+    ) -> Result<Tensor<1>> {
+        self.check(&embeddings, &labels, mined)?;
+        Ok(self.per_row_unchecked(embeddings, labels, mined))
+    }
+
+    fn check(
+        &self,
+        embeddings: &Tensor<2>,
+        labels: &Tensor<1, Int>,
+        mined: Option<&MinedPairs>,
+    ) -> Result<usize> {
+        let [rows, _] = check::shape("embeddings", embeddings, [None, None])?;
+        if rows < 2 {
+            return Err(Error::Shape {
+                name: "embeddings",
+                actual: embeddings.dims().to_vec(),
+                expected: "[M, D] with M >= 2".into(),
+            });
+        }
+        check::shape("labels", labels, [Some(rows)])?;
+        if let Some(mined) = mined {
+            check::shape(
+                "mined.positives.similarities",
+                &mined.positives.similarities,
+                [Some(rows), None],
+            )?;
+            if let Some(negatives) = &mined.negatives {
+                check::shape(
+                    "mined.negatives.similarities",
+                    &negatives.similarities,
+                    [Some(rows), None],
+                )?;
+            }
+        }
+        check::labels(labels, self.num_classes)?;
+        check::finite(&[("embeddings", embeddings.clone())])?;
+        Ok(rows)
+    }
+
+    /// `w_{y_i} l_i` summed and divided by `M`, for inputs validated by the caller.
+    pub(crate) fn weighted_mean_unchecked(
+        &self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        mined: Option<&MinedPairs>,
+    ) -> Tensor<1> {
+        let rows = embeddings.dims()[0];
+        let weights = self.class_weights.clone().select(0, labels.clone());
+        let per_row = self.per_row_unchecked(embeddings, labels, mined);
+        (weights * per_row).sum().div_scalar(rows as f64)
+    }
+
+    /// Per-row `l_i` for inputs validated by the caller.
+    pub(crate) fn per_row_unchecked(
+        &self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        mined: Option<&MinedPairs>,
+    ) -> Tensor<1> {
+        let [rows, _] = embeddings.dims();
+        let device = embeddings.device();
+        let inv_tau = 1.0 / self.temperature;
+        let eta = self.prior_strength;
+        let with_prior = eta != 0.0;
+
+        // In-batch part: [M, M] logits; the diagonal (self pair) is excluded.
+        let row_labels = labels.clone().reshape([rows, 1]).expand([rows, rows]);
+        let col_labels = labels.clone().reshape([1, rows]).expand([rows, rows]);
+        let not_self = Tensor::<2, Bool>::diag_mask([rows, rows], 0, &device);
+        let positive = row_labels.equal(col_labels).bool_and(not_self.clone());
+        let mut batch = embeddings.clone().matmul(embeddings.transpose()).mul_scalar(inv_tau);
+        if with_prior {
+            let column_prior = self
+                .log_prior
+                .clone()
+                .select(0, labels.clone())
+                .mul_scalar(eta)
+                .reshape([1, rows])
+                .expand([rows, rows]);
+            batch = batch + column_prior;
+        }
+        let positive = positive.float();
+        let mut positive_sum = (batch.clone() * positive.clone()).sum_dim(1); // [M, 1]
+        let mut positive_count = positive.sum_dim(1); // [M, 1]
+        let mut parts = vec![batch.mask_fill(not_self.bool_not(), f32::NEG_INFINITY)];
+
+        if let Some(mined) = mined {
+            let positives = mined.positives.similarities.clone().mul_scalar(inv_tau);
+            let k_pos = positives.dims()[1];
+            let positives = if with_prior {
+                let own_prior = self
+                    .log_prior
+                    .clone()
+                    .select(0, labels)
+                    .mul_scalar(eta)
+                    .reshape([rows, 1]);
+                positives + own_prior.expand([rows, k_pos])
+            } else {
+                positives
+            };
+            positive_sum = positive_sum + positives.clone().sum_dim(1);
+            positive_count = positive_count.add_scalar(k_pos as f64);
+            parts.push(positives);
+
+            if let Some(negatives) = &mined.negatives {
+                let mut logits = negatives.similarities.clone().mul_scalar(inv_tau);
+                if with_prior {
+                    let [_, k_neg] = logits.dims();
+                    let classes = negatives.classes.clone();
+                    let prior = self
+                        .log_prior
+                        .clone()
+                        .select(0, classes.reshape([rows * k_neg]))
+                        .mul_scalar(eta)
+                        .reshape([rows, k_neg]);
+                    logits = logits + prior;
+                }
+                parts.push(logits);
+            }
+        }
+
+        // log-sum-exp over all parts with one shared, detached row maximum.
+        let row_max = Tensor::cat(
+            parts.iter().map(|p| p.clone().max_dim(1)).collect(),
+            1,
+        )
+        .max_dim(1)
+        .detach(); // [M, 1]
+        let sum_exp = parts
+            .into_iter()
+            .map(|p| {
+                let width = p.dims()[1];
+                (p - row_max.clone().expand([rows, width])).exp().sum_dim(1)
+            })
+            .reduce(|a, b| a + b)
+            .expect("at least the in-batch part");
+        let log_sum_exp = sum_exp.log() + row_max; // [M, 1]
+
+        let has_positive = positive_count.clone().greater_elem(0.0);
+        let mean_positive = positive_sum / positive_count.clamp_min(1.0);
+        (log_sum_exp - mean_positive)
+            .mask_fill(has_positive.bool_not(), 0.0)
+            .reshape([rows])
+    }
+}

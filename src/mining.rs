@@ -1,0 +1,208 @@
+//! Supervised hard pair mining from the class-balanced queue (SPEC section 5).
+//!
+//! With `S = q · queue^T` (`[rows, C*K]`, the queue as it was before the step), each row keeps
+//! the `k_pos` **least** similar keys of its own class (hard positives) and the `k_neg` **most**
+//! similar keys of all other classes (hard negatives). Selection is a top-k over a masked
+//! `[rows, C, K]` view of `S`: no per-class index tables, so memory stays `O(rows * C * K)`.
+//! The miner returns slot indices and the gathered similarities, which carry the gradient
+//! of `S`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Int, Tensor};
+
+use crate::check;
+use crate::error::{Error, Result};
+
+/// Configuration of a [`HardPairMiner`].
+#[derive(Config, Debug)]
+pub struct HardPairMinerConfig {
+    /// Hard positives per row, `1 <= k_pos <= K`.
+    #[config(default = 1)]
+    pub hard_positives: usize,
+    /// Hard negatives per row, `0 <= k_neg <= (C - 1) * K`.
+    #[config(default = 400)]
+    pub hard_negatives: usize,
+}
+
+impl HardPairMinerConfig {
+    /// Builds a miner for a queue of `num_classes` classes with `per_class` slots each,
+    /// rejecting impossible counts.
+    pub fn init(&self, num_classes: usize, per_class: usize) -> Result<HardPairMiner> {
+        if num_classes == 0 {
+            return Err(Error::NoClasses);
+        }
+        if self.hard_positives == 0 || self.hard_positives > per_class {
+            return Err(Error::InvalidHardPositives {
+                hard_positives: self.hard_positives,
+                queue_per_class: per_class,
+            });
+        }
+        let available = (num_classes - 1) * per_class;
+        if self.hard_negatives > available {
+            return Err(Error::InvalidHardNegatives {
+                hard_negatives: self.hard_negatives,
+                available,
+                num_classes,
+                queue_per_class: per_class,
+            });
+        }
+        Ok(HardPairMiner {
+            num_classes,
+            per_class,
+            hard_positives: self.hard_positives,
+            hard_negatives: self.hard_negatives,
+        })
+    }
+}
+
+/// A set of mined queue entries, one fixed-size list per row.
+#[derive(Debug, Clone)]
+pub struct MinedSet {
+    /// Similarity of the row with each mined key (differentiable w.r.t. the queries).
+    ///
+    /// # Shapes
+    /// `[rows, k]`
+    pub similarities: Tensor<2>,
+    /// Queue slot of each mined key; its class is `slot / K`.
+    ///
+    /// # Shapes
+    /// `Int [rows, k]`
+    pub slots: Tensor<2, Int>,
+    /// Class of each mined key, `slot / K`.
+    ///
+    /// # Shapes
+    /// `Int [rows, k]`
+    pub classes: Tensor<2, Int>,
+}
+
+/// The output of [`HardPairMiner::mine`].
+#[derive(Debug, Clone)]
+pub struct MinedPairs {
+    /// The `k_pos` hardest (least similar) keys of each row's own class.
+    pub positives: MinedSet,
+    /// The `k_neg` hardest (most similar) keys of other classes; `None` when `k_neg == 0`.
+    pub negatives: Option<MinedSet>,
+}
+
+/// Selects hard positives and negatives from queue similarities.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use rescom::HardPairMinerConfig;
+///
+/// let device = Device::flex();
+/// // 2 classes, 2 slots each; one query row of class 0.
+/// let miner = HardPairMinerConfig::new()
+///     .with_hard_positives(1)
+///     .with_hard_negatives(1)
+///     .init(2, 2)?;
+/// let sims = Tensor::<2>::from_floats([[0.9, 0.2, 0.5, 0.7]], &device);
+/// let labels = Tensor::<1, Int>::from_ints([0], &device);
+/// let mined = miner.mine(sims, labels)?;
+/// assert_eq!(mined.positives.slots.into_data().to_vec::<i64>().unwrap(), vec![1]);
+/// let negatives = mined.negatives.unwrap();
+/// assert_eq!(negatives.slots.into_data().to_vec::<i64>().unwrap(), vec![3]);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct HardPairMiner {
+    num_classes: usize,
+    per_class: usize,
+    hard_positives: usize,
+    hard_negatives: usize,
+}
+
+impl HardPairMiner {
+    /// Hard positives per row.
+    pub fn hard_positives(&self) -> usize {
+        self.hard_positives
+    }
+
+    /// Hard negatives per row.
+    pub fn hard_negatives(&self) -> usize {
+        self.hard_negatives
+    }
+
+    /// Mines hard pairs for every row.
+    ///
+    /// # Shapes
+    /// - `similarities`: `[rows, C * K]`, column `j` is queue slot `j` (class `j / K`)
+    /// - `labels`: `Int [rows]`, in `0..C` (checked)
+    pub fn mine(&self, similarities: Tensor<2>, labels: Tensor<1, Int>) -> Result<MinedPairs> {
+        let [rows, _] = check::shape(
+            "similarities",
+            &similarities,
+            [None, Some(self.num_classes * self.per_class)],
+        )?;
+        check::shape("labels", &labels, [Some(rows)])?;
+        check::labels(&labels, self.num_classes)?;
+        Ok(self.mine_unchecked(similarities, labels))
+    }
+
+    /// [`HardPairMiner::mine`] for inputs already validated by the caller.
+    pub(crate) fn mine_unchecked(
+        &self,
+        similarities: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> MinedPairs {
+        let [rows, _] = similarities.dims();
+        let (classes, per_class) = (self.num_classes, self.per_class);
+        let by_class = similarities.clone().reshape([rows, classes, per_class]);
+
+        // Own-class block [rows, K], read through the class view instead of an index table.
+        let own_index = labels
+            .clone()
+            .reshape([rows, 1, 1])
+            .expand([rows, 1, per_class]);
+        let own = by_class.clone().gather(1, own_index).reshape([rows, per_class]);
+        let own_slot_base = labels.clone().mul_scalar(per_class as i64).reshape([rows, 1]);
+        let positives = if self.hard_positives == per_class {
+            let offsets = Tensor::<1, Int>::arange(0..per_class as i64, &own.device())
+                .reshape([1, per_class])
+                .expand([rows, per_class]);
+            MinedSet {
+                similarities: own,
+                slots: own_slot_base.expand([rows, per_class]) + offsets,
+                classes: labels.clone().reshape([rows, 1]).expand([rows, per_class]),
+            }
+        } else {
+            let (_, index) = own
+                .clone()
+                .detach()
+                .neg()
+                .topk_with_indices(self.hard_positives, 1);
+            MinedSet {
+                similarities: own.gather(1, index.clone()),
+                slots: index + own_slot_base.expand([rows, self.hard_positives]),
+                classes: labels
+                    .clone()
+                    .reshape([rows, 1])
+                    .expand([rows, self.hard_positives]),
+            }
+        };
+
+        let negatives = (self.hard_negatives > 0).then(|| {
+            let own_class = labels
+                .one_hot::<2>(classes)
+                .bool()
+                .reshape([rows, classes, 1])
+                .expand([rows, classes, per_class]);
+            let (_, slots) = by_class
+                .detach()
+                .mask_fill(own_class, f32::NEG_INFINITY)
+                .reshape([rows, classes * per_class])
+                .topk_with_indices(self.hard_negatives, 1);
+            MinedSet {
+                similarities: similarities.gather(1, slots.clone()),
+                classes: slots.clone().div_scalar(per_class as i64),
+                slots,
+            }
+        });
+
+        MinedPairs {
+            positives,
+            negatives,
+        }
+    }
+}

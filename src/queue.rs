@@ -1,0 +1,277 @@
+//! The class-balanced queue (SPEC section 4).
+//!
+//! A memory of `K` past keys per class: `C * K` rows of dimension `D`, class `c` owning the
+//! contiguous rows `c*K .. (c+1)*K`, each class with its own ring pointer. The queue takes no
+//! gradient. [`ClassBalancedQueue::enqueue`] is vectorised on the device (no per-sample loop,
+//! no read back to the host) and yields exactly the queue and pointers of the sequential rule,
+//! including when one class occurs more than `K` times in a step.
+
+use burn::config::Config;
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+
+use crate::check;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Configuration of a [`ClassBalancedQueue`].
+#[derive(Config, Debug)]
+pub struct ClassBalancedQueueConfig {
+    /// Number of classes `C`.
+    pub num_classes: usize,
+    /// Keys kept per class `K`.
+    pub per_class: usize,
+    /// Key dimension `D`.
+    pub dim: usize,
+    /// Seed of the random unit-norm initial keys.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl ClassBalancedQueueConfig {
+    /// Builds the queue: `C * K` independent standard-normal keys, each L2-normalised, drawn on
+    /// the host from `seed` (so every backend starts from the same queue), and all pointers 0.
+    ///
+    /// Errors when `C`, `K` or `D` is zero.
+    pub fn init(&self, device: &Device) -> Result<ClassBalancedQueue> {
+        for (field, value) in [
+            ("num_classes", self.num_classes),
+            ("per_class", self.per_class),
+            ("dim", self.dim),
+        ] {
+            if value == 0 {
+                return Err(Error::config(field, "must be at least 1"));
+            }
+        }
+        let rows = self.num_classes * self.per_class;
+        let keys = random_unit_rows(rows, self.dim, self.seed);
+        let keys = Tensor::<2>::from_data(TensorData::new(keys, [rows, self.dim]), device);
+        let pointers = Tensor::<1, Int>::zeros([self.num_classes], device);
+        Ok(ClassBalancedQueue {
+            keys: Param::initialized(ParamId::new(), keys).set_require_grad(false),
+            pointers: Param::initialized(ParamId::new(), pointers),
+            num_classes: self.num_classes,
+            per_class: self.per_class,
+        })
+    }
+}
+
+/// `rows` standard-normal vectors of length `dim`, each scaled to unit L2 norm.
+fn random_unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(rows * dim);
+    let mut row = vec![0f64; dim];
+    for _ in 0..rows {
+        for v in row.iter_mut() {
+            *v = rng.normal();
+        }
+        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+        out.extend(row.iter().map(|v| (v / norm) as f32));
+    }
+    out
+}
+
+/// A per-class ring buffer of detached keys.
+///
+/// Keys and pointers are parameters of the module (the keys never require a gradient), so
+/// they are saved and restored with the record of any model that holds the queue, and a
+/// resumed run continues from exactly the same memory.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use rescom::ClassBalancedQueueConfig;
+///
+/// let device = Device::flex();
+/// let mut queue = ClassBalancedQueueConfig::new(3, 2, 4).init(&device)?;
+/// let keys = Tensor::<2>::ones([3, 4], &device);
+/// let labels = Tensor::<1, Int>::from_ints([2, 2, 2], &device);
+/// queue.enqueue(keys, labels)?;
+/// // Class 2 received three keys in a ring of two: its pointer wrapped to 1.
+/// let pointers = queue.pointers().into_data().to_vec::<i64>().unwrap();
+/// assert_eq!(pointers, vec![0, 0, 1]);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct ClassBalancedQueue {
+    keys: Param<Tensor<2>>,
+    pointers: Param<Tensor<1, Int>>,
+    num_classes: usize,
+    per_class: usize,
+}
+
+impl ClassBalancedQueue {
+    /// Number of classes `C`.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// Keys per class `K`.
+    pub fn per_class(&self) -> usize {
+        self.per_class
+    }
+
+    /// Key dimension `D`.
+    pub fn dim(&self) -> usize {
+        self.keys.lazy_shape().dims::<2>()[1]
+    }
+
+    /// Total number of slots `C * K`.
+    pub fn len(&self) -> usize {
+        self.num_classes * self.per_class
+    }
+
+    /// Always `false`: a queue has at least one slot.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The keys, detached.
+    ///
+    /// # Shapes
+    /// - output: `[C * K, D]`; row `j` belongs to class `j / K`.
+    pub fn keys(&self) -> Tensor<2> {
+        self.keys.val().detach()
+    }
+
+    /// The ring pointers.
+    ///
+    /// # Shapes
+    /// - output: `Int [C]`, each in `0..K`: the slot of class `c` written next.
+    pub fn pointers(&self) -> Tensor<1, Int> {
+        self.pointers.val()
+    }
+
+    /// The label of every slot, `j / K`.
+    ///
+    /// # Shapes
+    /// - output: `Int [C * K]`
+    pub fn slot_labels(&self) -> Tensor<1, Int> {
+        Tensor::<1, Int>::arange(0..self.len() as i64, &self.keys.val().device())
+            .div_scalar(self.per_class as i64)
+    }
+
+    /// Similarities of (normalised) queries with every key: `queries · keys^T`. The queue
+    /// side carries no gradient.
+    ///
+    /// # Shapes
+    /// - `queries`: `[rows, D]`
+    /// - output: `[rows, C * K]`
+    pub fn similarities(&self, queries: Tensor<2>) -> Tensor<2> {
+        queries.matmul(self.keys().transpose())
+    }
+
+    /// Replaces the whole state, e.g. to continue from a known queue.
+    ///
+    /// # Shapes
+    /// - `keys`: `[C * K, D]`
+    /// - `pointers`: `Int [C]`, each in `0..K` (checked)
+    pub fn with_state(mut self, keys: Tensor<2>, pointers: Tensor<1, Int>) -> Result<Self> {
+        let [_, dim] = check::shape("keys", &keys, [Some(self.len()), None])?;
+        if dim == 0 {
+            return Err(Error::Shape {
+                name: "keys",
+                actual: keys.dims().to_vec(),
+                expected: "[C * K, D] with D >= 1".into(),
+            });
+        }
+        check::shape("pointers", &pointers, [Some(self.num_classes)])?;
+        let values = check::labels(&pointers, self.per_class).map_err(|e| match e {
+            Error::LabelOutOfRange { row, label, .. } => Error::config(
+                "pointers",
+                format!(
+                    "entry {row} is {label}, outside 0..{} (queue_per_class)",
+                    self.per_class
+                ),
+            ),
+            other => other,
+        })?;
+        drop(values);
+        self.keys = Param::initialized(self.keys.id, keys.detach()).set_require_grad(false);
+        self.pointers = Param::initialized(self.pointers.id, pointers);
+        Ok(self)
+    }
+
+    /// Writes `keys` into the queue in row order: for each row `i` of class `c`,
+    /// `queue[c*K + ptr[c]] = keys[i]; ptr[c] = (ptr[c] + 1) % K` (SPEC section 4). The keys
+    /// are detached. Labels are checked to lie in `0..C` (one read of the label vector).
+    ///
+    /// # Shapes
+    /// - `keys`: `[N, D]`
+    /// - `labels`: `Int [N]`
+    pub fn enqueue(&mut self, keys: Tensor<2>, labels: Tensor<1, Int>) -> Result<()> {
+        let [rows, _] = check::shape("keys", &keys, [None, Some(self.dim())])?;
+        check::shape("labels", &labels, [Some(rows)])?;
+        check::labels(&labels, self.num_classes)?;
+        self.enqueue_unchecked(keys, labels);
+        Ok(())
+    }
+
+    /// [`ClassBalancedQueue::enqueue`] for inputs already validated by the caller.
+    ///
+    /// The sequential rule is evaluated in closed form. Row `i` of class `c` has rank
+    /// `r_i` among the rows of its class (a cumulative sum over one-hot labels), and
+    /// the class occurs `n_c` times in the step. The row lands in slot
+    /// `c*K + (ptr[c] + r_i) % K`, and survives iff `r_i >= n_c - K` (a later row of the same
+    /// class overwrites it otherwise). The `K` (or fewer) survivors of a class hit distinct
+    /// slots; overwritten rows are zeroed and land on a survivor's slot, so one scatter-add into
+    /// the cleared slots gives the sequential result exactly. Finally
+    /// `ptr[c] = (ptr[c] + n_c) % K`.
+    pub(crate) fn enqueue_unchecked(&mut self, keys: Tensor<2>, labels: Tensor<1, Int>) {
+        let [rows, dim] = keys.dims();
+        if rows == 0 {
+            return;
+        }
+        let (classes, per_class) = (self.num_classes, self.per_class as i64);
+        // The update is plain state: compute it off the autodiff graph, then give the result
+        // the autodiff association the stored keys had.
+        let stored = self.keys.val();
+        let autodiff = stored.is_autodiff();
+        let queue = stored.detach().without_autodiff();
+        let device = queue.device();
+        let keys = keys.detach().without_autodiff().to_device(&device);
+        let labels = labels.without_autodiff().to_device(&device);
+        let pointers = self.pointers.val().without_autodiff();
+
+        let one_hot: Tensor<2, Int> = labels.clone().one_hot(classes); // [N, C]
+        let counts = one_hot.clone().sum_dim(0).reshape([classes]); // [C]
+        let rank = one_hot
+            .cumsum(0)
+            .gather(1, labels.clone().reshape([rows, 1]))
+            .reshape([rows])
+            .sub_scalar(1); // [N]
+        let count_of_row = counts.clone().select(0, labels.clone());
+        let survives = rank.clone().greater_equal(count_of_row.sub_scalar(per_class)); // [N]
+        let slot = labels
+            .clone()
+            .mul_scalar(per_class)
+            .add(
+                pointers
+                    .clone()
+                    .select(0, labels)
+                    .add(rank)
+                    .remainder_scalar(per_class),
+            ); // [N]
+
+        let touched = Tensor::<1, Int>::zeros([classes * self.per_class], &device)
+            .select_assign(0, slot.clone(), survives.clone().int(), IndexingUpdateOp::Add)
+            .greater_elem(0)
+            .reshape([classes * self.per_class, 1])
+            .expand([classes * self.per_class, dim]);
+        let written = keys.mask_fill(
+            survives.bool_not().reshape([rows, 1]).expand([rows, dim]),
+            0.0,
+        );
+        let queue = queue
+            .mask_fill(touched, 0.0)
+            .select_assign(0, slot, written, IndexingUpdateOp::Add);
+        let pointers = pointers.add(counts).remainder_scalar(per_class);
+
+        let (queue, pointers) = if autodiff {
+            (queue.autodiff(), pointers.autodiff())
+        } else {
+            (queue, pointers)
+        };
+        self.keys = Param::initialized(self.keys.id, queue).set_require_grad(false);
+        self.pointers = Param::initialized(self.pointers.id, pointers);
+    }
+}

@@ -1,0 +1,201 @@
+//! The golden cases of `SPEC.md` section 10, computed by an independent float64
+//! implementation: loss values, gradients and queue states after every step.
+//!
+//! Every `*.json` file in `$RESCOM_GOLDEN_DIR` (default `../shared/golden`) is run, in step
+//! order on one `ResComLoss`, on an autodiff ndarray device and again on flex, in float32.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use rescom::ResComLossConfig;
+use serde::Deserialize;
+
+use common::{autodiff_devices, close, ints, matrix, scalar, to_ints, to_vec};
+
+const REL: f64 = 1e-4;
+const ABS: f64 = 1e-5;
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    config: CaseConfig,
+    queue_init: Vec<Vec<f64>>,
+    queue_ptr_init: Vec<i64>,
+    steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+struct CaseConfig {
+    class_counts: Vec<usize>,
+    queue_per_class: usize,
+    hard_positives: usize,
+    hard_negatives: usize,
+    temperature: f64,
+    contrast_weight: f64,
+    effective_num_beta: f64,
+    prior_strength: f64,
+    dim: usize,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    features: Vec<Vec<f64>>,
+    logits: Vec<Vec<f64>>,
+    labels: Vec<i64>,
+    expected: Expected,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    total: f64,
+    classification: f64,
+    contrastive: f64,
+    grad_features: Vec<Vec<f64>>,
+    grad_logits: Vec<Vec<f64>>,
+    queue_after: Vec<Vec<f64>>,
+    queue_ptr_after: Vec<i64>,
+}
+
+fn golden_dir() -> PathBuf {
+    match std::env::var_os("RESCOM_GOLDEN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
+    }
+}
+
+fn load_cases(dir: &Path) -> Vec<(PathBuf, Case)> {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read golden directory {}: {e}", dir.display()));
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let case: Case = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: not a golden case: {e}", path.display()));
+            (path, case)
+        })
+        .collect()
+}
+
+/// Compares element-wise; returns the worst violation as a message.
+fn compare(what: &str, actual: &[f32], expected: &[Vec<f64>], failures: &mut Vec<String>) {
+    let expected: Vec<f64> = expected.iter().flatten().copied().collect();
+    if actual.len() != expected.len() {
+        failures.push(format!(
+            "{what}: {} values, expected {}",
+            actual.len(),
+            expected.len()
+        ));
+        return;
+    }
+    let bad = actual
+        .iter()
+        .zip(&expected)
+        .enumerate()
+        .filter(|(_, (a, e))| !close(**a as f64, **e, REL, ABS))
+        .map(|(i, (a, e))| (i, *a as f64, *e))
+        .max_by(|x, y| (x.1 - x.2).abs().total_cmp(&(y.1 - y.2).abs()));
+    if let Some((i, a, e)) = bad {
+        failures.push(format!("{what}[{i}] = {a:e}, expected {e:e}"));
+    }
+}
+
+fn run_case(case: &Case, device: &Device) -> Vec<String> {
+    let c = &case.config;
+    let mut failures = Vec::new();
+    let loss = ResComLossConfig::new(c.class_counts.clone())
+        .with_dim(c.dim)
+        .with_queue_per_class(c.queue_per_class)
+        .with_hard_positives(c.hard_positives)
+        .with_hard_negatives(c.hard_negatives)
+        .with_temperature(c.temperature)
+        .with_contrast_weight(c.contrast_weight)
+        .with_effective_num_beta(c.effective_num_beta)
+        .with_prior_strength(c.prior_strength)
+        .init(device)
+        .expect("golden config is valid");
+    let mut loss = loss
+        .with_queue_state(
+            matrix(&case.queue_init, device),
+            ints(&case.queue_ptr_init, device),
+        )
+        .expect("golden queue state is valid");
+
+    for (s, step) in case.steps.iter().enumerate() {
+        let features = matrix(&step.features, device).require_grad();
+        let logits = matrix(&step.logits, device).require_grad();
+        let labels = ints(&step.labels, device);
+        let out = loss
+            .forward(features.clone(), logits.clone(), labels)
+            .expect("golden inputs are valid");
+        let e = &step.expected;
+        for (what, value, expected) in [
+            ("total", out.total.clone(), e.total),
+            ("classification", out.classification.clone(), e.classification),
+            ("contrastive", out.contrastive.clone(), e.contrastive),
+        ] {
+            let v = scalar(value);
+            if !close(v, expected, REL, ABS) {
+                failures.push(format!("step {s}: {what} = {v:e}, expected {expected:e}"));
+            }
+        }
+        let grads = out.total.backward();
+        let grad = |t: &Tensor<2>| to_vec(t.grad(&grads).expect("gradient exists"));
+        let mut step_failures = Vec::new();
+        compare("grad_features", &grad(&features), &e.grad_features, &mut step_failures);
+        compare("grad_logits", &grad(&logits), &e.grad_logits, &mut step_failures);
+        compare(
+            "queue_after",
+            &to_vec(loss.queue().keys()),
+            &e.queue_after,
+            &mut step_failures,
+        );
+        let pointers = to_ints(loss.queue().pointers());
+        if pointers != e.queue_ptr_after {
+            step_failures.push(format!(
+                "queue_ptr_after = {pointers:?}, expected {:?}",
+                e.queue_ptr_after
+            ));
+        }
+        failures.extend(step_failures.into_iter().map(|f| format!("step {s}: {f}")));
+    }
+    failures
+}
+
+#[test]
+fn golden_cases_match() {
+    let dir = golden_dir();
+    let cases = load_cases(&dir);
+    assert!(
+        !cases.is_empty(),
+        "no golden case (*.json) in {}; set RESCOM_GOLDEN_DIR",
+        dir.display()
+    );
+    let mut failures = Vec::new();
+    for (path, case) in &cases {
+        for (backend, device) in autodiff_devices() {
+            let case_failures = run_case(case, &device);
+            println!(
+                "{} ({}) on {backend}: {} steps, {}",
+                case.name,
+                path.file_name().unwrap().to_string_lossy(),
+                case.steps.len(),
+                if case_failures.is_empty() { "ok" } else { "FAILED" }
+            );
+            failures.extend(
+                case_failures
+                    .into_iter()
+                    .map(|f| format!("{} on {backend}: {f}", case.name)),
+            );
+        }
+    }
+    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+}
