@@ -65,7 +65,7 @@ pub(crate) fn labels_in_range(values: &[i64], num_classes: usize) -> Result<()> 
 /// Checks a view-major two-view label vector: even length, `y[i] == y[i + N]`.
 pub(crate) fn paired_views(values: &[i64]) -> Result<()> {
     let rows = values.len();
-    if rows == 0 || rows % 2 != 0 {
+    if rows == 0 || !rows.is_multiple_of(2) {
         return Err(Error::OddRows { rows });
     }
     let n = rows / 2;

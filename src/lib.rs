@@ -14,6 +14,8 @@ pub mod stats;
 pub mod train;
 
 mod check;
+mod ops;
+mod select;
 
 pub use error::{Error, Result};
 pub use loss::{

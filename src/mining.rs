@@ -13,6 +13,8 @@ use burn::tensor::{Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
+use crate::ops::class_mask;
+use crate::select::{is_host_device, top_negatives};
 
 /// Configuration of a [`HardPairMiner`].
 #[derive(Config, Debug)]
@@ -100,9 +102,9 @@ pub struct MinedPairs {
 /// let sims = Tensor::<2>::from_floats([[0.9, 0.2, 0.5, 0.7]], &device);
 /// let labels = Tensor::<1, Int>::from_ints([0], &device);
 /// let mined = miner.mine(sims, labels)?;
-/// assert_eq!(mined.positives.slots.into_data().to_vec::<i64>().unwrap(), vec![1]);
+/// assert_eq!(mined.positives.slots.try_into_vec_as::<i64>().unwrap(), vec![1]);
 /// let negatives = mined.negatives.unwrap();
-/// assert_eq!(negatives.slots.into_data().to_vec::<i64>().unwrap(), vec![3]);
+/// assert_eq!(negatives.slots.try_into_vec_as::<i64>().unwrap(), vec![3]);
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
@@ -114,6 +116,41 @@ pub struct HardPairMiner {
 }
 
 impl HardPairMiner {
+    /// Slots of the `k_neg` most similar keys of other classes, `Int [rows, k_neg]`.
+    fn hardest_negatives(&self, similarities: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2, Int> {
+        let similarities = similarities.detach();
+        if is_host_device(&similarities.device())
+            && let Some(slots) = top_negatives(
+                similarities.clone(),
+                labels.clone(),
+                self.per_class,
+                self.hard_negatives,
+            )
+        {
+            return slots;
+        }
+        self.hardest_negatives_on_device(similarities, labels)
+    }
+
+    /// The tensor path of [`HardPairMiner::hardest_negatives`]: a top-k over the similarities
+    /// with the own class masked out, for any device.
+    fn hardest_negatives_on_device(
+        &self,
+        similarities: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> Tensor<2, Int> {
+        let [rows, columns] = similarities.dims();
+        let (classes, per_class) = (self.num_classes, self.per_class);
+        let own_class = class_mask(labels, classes)
+            .reshape([rows, classes, 1])
+            .expand([rows, classes, per_class])
+            .reshape([rows, columns]);
+        let (_, slots) = similarities
+            .mask_fill(own_class, f32::NEG_INFINITY)
+            .topk_with_indices(self.hard_negatives, 1);
+        slots
+    }
+
     /// Hard positives per row.
     pub fn hard_positives(&self) -> usize {
         self.hard_positives
@@ -183,16 +220,7 @@ impl HardPairMiner {
         };
 
         let negatives = (self.hard_negatives > 0).then(|| {
-            let own_class = labels
-                .one_hot::<2>(classes)
-                .bool()
-                .reshape([rows, classes, 1])
-                .expand([rows, classes, per_class]);
-            let (_, slots) = by_class
-                .detach()
-                .mask_fill(own_class, f32::NEG_INFINITY)
-                .reshape([rows, classes * per_class])
-                .topk_with_indices(self.hard_negatives, 1);
+            let slots = self.hardest_negatives(similarities.clone(), labels);
             MinedSet {
                 similarities: similarities.gather(1, slots.clone()),
                 classes: slots.clone().div_scalar(per_class as i64),
@@ -204,5 +232,47 @@ impl HardPairMiner {
             positives,
             negatives,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use burn::tensor::{Device, TensorData};
+
+    /// The host selection and the device top-k pick the same set of slots per row.
+    #[test]
+    fn host_and_device_negative_selection_agree() {
+        let device = Device::flex();
+        let (rows, classes, per_class, k) = (37, 9, 4, 13);
+        let mut rng = Rng::new(4);
+        let values: Vec<f32> = (0..rows * classes * per_class)
+            .map(|_| rng.normal() as f32)
+            .collect();
+        let labels: Vec<i64> = (0..rows).map(|_| rng.index(classes) as i64).collect();
+        let sims = Tensor::<2>::from_data(
+            TensorData::new(values, [rows, classes * per_class]),
+            &device,
+        );
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [rows]), &device);
+        let miner = HardPairMinerConfig::new()
+            .with_hard_negatives(k)
+            .init(classes, per_class)
+            .unwrap();
+        let sorted_rows = |t: Tensor<2, Int>| -> Vec<Vec<i64>> {
+            t.try_into_vec_as::<i64>()
+                .unwrap()
+                .chunks(k)
+                .map(|r| {
+                    let mut r = r.to_vec();
+                    r.sort();
+                    r
+                })
+                .collect()
+        };
+        let host = miner.hardest_negatives(sims.clone(), labels.clone());
+        let tensor = miner.hardest_negatives_on_device(sims, labels);
+        assert_eq!(sorted_rows(host), sorted_rows(tensor));
     }
 }

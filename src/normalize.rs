@@ -15,7 +15,7 @@ pub const NORM_EPS: f64 = 1e-12;
 /// use burn::tensor::{Device, Tensor};
 /// let device = Device::flex();
 /// let x = Tensor::<2>::from_floats([[3.0, 4.0], [0.0, 0.0]], &device);
-/// let q = rescom::l2_normalize(x).into_data().to_vec::<f32>().unwrap();
+/// let q = rescom::l2_normalize(x).try_into_vec_as::<f32>().unwrap();
 /// assert_eq!(q, vec![0.6, 0.8, 0.0, 0.0]);
 /// ```
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {

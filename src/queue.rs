@@ -12,6 +12,7 @@ use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 
 use crate::check;
 use crate::error::{Error, Result};
+use crate::ops::class_mask;
 use crate::rng::Rng;
 
 /// Configuration of a [`ClassBalancedQueue`].
@@ -87,7 +88,7 @@ fn random_unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
 /// let labels = Tensor::<1, Int>::from_ints([2, 2, 2], &device);
 /// queue.enqueue(keys, labels)?;
 /// // Class 2 received three keys in a ring of two: its pointer wrapped to 1.
-/// let pointers = queue.pointers().into_data().to_vec::<i64>().unwrap();
+/// let pointers = queue.pointers().try_into_vec_as::<i64>().unwrap();
 /// assert_eq!(pointers, vec![0, 0, 1]);
 /// # Ok::<(), rescom::Error>(())
 /// ```
@@ -157,7 +158,8 @@ impl ClassBalancedQueue {
     /// - `queries`: `[rows, D]`
     /// - output: `[rows, C * K]`
     pub fn similarities(&self, queries: Tensor<2>) -> Tensor<2> {
-        queries.matmul(self.keys().transpose())
+        let keys = self.keys().cast(queries.dtype());
+        queries.matmul(keys.transpose())
     }
 
     /// Replaces the whole state, e.g. to continue from a known queue.
@@ -228,11 +230,15 @@ impl ClassBalancedQueue {
         let autodiff = stored.is_autodiff();
         let queue = stored.detach().without_autodiff();
         let device = queue.device();
-        let keys = keys.detach().without_autodiff().to_device(&device);
+        let keys = keys
+            .detach()
+            .without_autodiff()
+            .to_device(&device)
+            .cast(queue.dtype());
         let labels = labels.without_autodiff().to_device(&device);
         let pointers = self.pointers.val().without_autodiff();
 
-        let one_hot: Tensor<2, Int> = labels.clone().one_hot(classes); // [N, C]
+        let one_hot = class_mask(labels.clone(), classes).int(); // [N, C]
         let counts = one_hot.clone().sum_dim(0).reshape([classes]); // [C]
         let rank = one_hot
             .cumsum(0)

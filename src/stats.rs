@@ -5,7 +5,8 @@
 //! Cui et al. (2019), `E_c = (1 - beta^{n_c}) / (1 - beta)`, `w_c = (sum_k E_k / C) / E_c`.
 //! Everything is computed in `f64` on the host once, then uploaded as `f32` tensors.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::module::Module;
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -125,6 +126,37 @@ impl ClassStats {
     /// [`ClassStats::effective_number_weights`] as an `f32` tensor of shape `[C]` on `device`.
     pub fn weights_tensor(&self, beta: f64, device: &Device) -> Result<Tensor<1>> {
         Ok(to_tensor(&self.effective_number_weights(beta)?, device))
+    }
+}
+
+/// A per-class constant kept in `f64` on the host and as an `f32` tensor on the device, handed
+/// out in the float type of the computation (so the losses run in `f32`, `f64` or half
+/// precision without losing the `f64` statistics).
+#[derive(Module, Debug)]
+pub(crate) struct ClassVector {
+    pub(crate) host: Vec<f64>,
+    pub(crate) tensor: Tensor<1>,
+}
+
+impl ClassVector {
+    pub(crate) fn new(values: Vec<f64>, device: &Device) -> Self {
+        Self {
+            tensor: to_tensor(&values, device),
+            host: values,
+        }
+    }
+
+    /// The values as a `[C]` tensor of `dtype` on `device`.
+    pub(crate) fn get(&self, dtype: DType, device: &Device) -> Tensor<1> {
+        let stored = self.tensor.clone();
+        if stored.dtype() == dtype && &stored.device() == device {
+            return stored;
+        }
+        if dtype == DType::F64 {
+            let data = TensorData::new(self.host.clone(), [self.host.len()]);
+            return Tensor::from_data(data, (device, DType::F64));
+        }
+        stored.to_device(device).cast(dtype)
     }
 }
 

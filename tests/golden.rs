@@ -2,20 +2,38 @@
 //! implementation: loss values, gradients and queue states after every step.
 //!
 //! Every `*.json` file in `$RESCOM_GOLDEN_DIR` (default `../shared/golden`) is run, in step
-//! order on one `ResComLoss`, on an autodiff ndarray device and again on flex, in float32.
+//! order on one `ResComLoss`, on an autodiff ndarray device and again on flex, in float32
+//! (SPEC tolerance: relative 1e-4, absolute 1e-5), and once more on flex in float64, where
+//! the crate must agree with the float64 reference to 1e-9.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use rescom::ResComLossConfig;
 use serde::Deserialize;
 
-use common::{autodiff_devices, close, ints, matrix, scalar, to_ints, to_vec};
+use common::{autodiff_devices, close, ints, matrix_as, scalar, to_ints, to_vec};
 
-const REL: f64 = 1e-4;
-const ABS: f64 = 1e-5;
+/// Float type of a run and its tolerance (relative, absolute).
+#[derive(Clone, Copy)]
+struct Precision {
+    dtype: DType,
+    rel: f64,
+    abs: f64,
+}
+
+const F32: Precision = Precision {
+    dtype: DType::F32,
+    rel: 1e-4,
+    abs: 1e-5,
+};
+const F64: Precision = Precision {
+    dtype: DType::F64,
+    rel: 1e-9,
+    abs: 1e-12,
+};
 
 #[derive(Deserialize)]
 struct Case {
@@ -86,7 +104,13 @@ fn load_cases(dir: &Path) -> Vec<(PathBuf, Case)> {
 }
 
 /// Compares element-wise; returns the worst violation as a message.
-fn compare(what: &str, actual: &[f32], expected: &[Vec<f64>], failures: &mut Vec<String>) {
+fn compare(
+    what: &str,
+    actual: &[f64],
+    expected: &[Vec<f64>],
+    precision: Precision,
+    failures: &mut Vec<String>,
+) {
     let expected: Vec<f64> = expected.iter().flatten().copied().collect();
     if actual.len() != expected.len() {
         failures.push(format!(
@@ -100,15 +124,16 @@ fn compare(what: &str, actual: &[f32], expected: &[Vec<f64>], failures: &mut Vec
         .iter()
         .zip(&expected)
         .enumerate()
-        .filter(|(_, (a, e))| !close(**a as f64, **e, REL, ABS))
-        .map(|(i, (a, e))| (i, *a as f64, *e))
+        .filter(|(_, (a, e))| !close(**a, **e, precision.rel, precision.abs))
+        .map(|(i, (a, e))| (i, *a, *e))
         .max_by(|x, y| (x.1 - x.2).abs().total_cmp(&(y.1 - y.2).abs()));
     if let Some((i, a, e)) = bad {
         failures.push(format!("{what}[{i}] = {a:e}, expected {e:e}"));
     }
 }
 
-fn run_case(case: &Case, device: &Device) -> Vec<String> {
+fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
+    let matrix = |rows: &[Vec<f64>]| matrix_as(rows, device, precision.dtype);
     let c = &case.config;
     let mut failures = Vec::new();
     let loss = ResComLossConfig::new(c.class_counts.clone())
@@ -124,14 +149,14 @@ fn run_case(case: &Case, device: &Device) -> Vec<String> {
         .expect("golden config is valid");
     let mut loss = loss
         .with_queue_state(
-            matrix(&case.queue_init, device),
+            matrix(&case.queue_init),
             ints(&case.queue_ptr_init, device),
         )
         .expect("golden queue state is valid");
 
     for (s, step) in case.steps.iter().enumerate() {
-        let features = matrix(&step.features, device).require_grad();
-        let logits = matrix(&step.logits, device).require_grad();
+        let features = matrix(&step.features).require_grad();
+        let logits = matrix(&step.logits).require_grad();
         let labels = ints(&step.labels, device);
         let out = loss
             .forward(features.clone(), logits.clone(), labels)
@@ -143,21 +168,19 @@ fn run_case(case: &Case, device: &Device) -> Vec<String> {
             ("contrastive", out.contrastive.clone(), e.contrastive),
         ] {
             let v = scalar(value);
-            if !close(v, expected, REL, ABS) {
+            if !close(v, expected, precision.rel, precision.abs) {
                 failures.push(format!("step {s}: {what} = {v:e}, expected {expected:e}"));
             }
         }
         let grads = out.total.backward();
         let grad = |t: &Tensor<2>| to_vec(t.grad(&grads).expect("gradient exists"));
         let mut step_failures = Vec::new();
-        compare("grad_features", &grad(&features), &e.grad_features, &mut step_failures);
-        compare("grad_logits", &grad(&logits), &e.grad_logits, &mut step_failures);
-        compare(
-            "queue_after",
-            &to_vec(loss.queue().keys()),
-            &e.queue_after,
-            &mut step_failures,
-        );
+        let mut check = |what: &str, actual: Vec<f64>, expected: &[Vec<f64>]| {
+            compare(what, &actual, expected, precision, &mut step_failures)
+        };
+        check("grad_features", grad(&features), &e.grad_features);
+        check("grad_logits", grad(&logits), &e.grad_logits);
+        check("queue_after", to_vec(loss.queue().keys()), &e.queue_after);
         let pointers = to_ints(loss.queue().pointers());
         if pointers != e.queue_ptr_after {
             step_failures.push(format!(
@@ -181,8 +204,12 @@ fn golden_cases_match() {
     );
     let mut failures = Vec::new();
     for (path, case) in &cases {
-        for (backend, device) in autodiff_devices() {
-            let case_failures = run_case(case, &device);
+        let runs = autodiff_devices()
+            .into_iter()
+            .map(|(name, device)| (name, device, F32))
+            .chain([("flex-f64", Device::flex().autodiff(), F64)]);
+        for (backend, device, precision) in runs {
+            let case_failures = run_case(case, &device, precision);
             println!(
                 "{} ({}) on {backend}: {} steps, {}",
                 case.name,

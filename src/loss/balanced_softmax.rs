@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::check;
 use crate::error::Result;
-use crate::stats::{ClassStats, EmptyClassPolicy};
+use crate::stats::{ClassStats, ClassVector, EmptyClassPolicy};
 
 /// Configuration of a [`BalancedSoftmaxLoss`].
 #[derive(Config, Debug)]
@@ -48,14 +48,14 @@ impl BalancedSoftmaxLossConfig {
 /// ```
 #[derive(Module, Debug)]
 pub struct BalancedSoftmaxLoss {
-    log_prior: Tensor<1>,
+    log_prior: ClassVector,
     num_classes: usize,
 }
 
 impl BalancedSoftmaxLoss {
     pub(crate) fn from_stats(stats: &ClassStats, device: &Device) -> Self {
         Self {
-            log_prior: stats.log_prior_tensor(device),
+            log_prior: ClassVector::new(stats.log_prior(), device),
             num_classes: stats.num_classes(),
         }
     }
@@ -65,9 +65,9 @@ impl BalancedSoftmaxLoss {
         self.num_classes
     }
 
-    /// The log prior `log(pi + 1e-9)`, shape `[C]`.
+    /// The log prior `log(pi + 1e-9)` as an `f32` tensor of shape `[C]`.
     pub fn log_prior(&self) -> Tensor<1> {
-        self.log_prior.clone()
+        self.log_prior.tensor.clone()
     }
 
     /// The prior-shifted logits `z + log(pi + 1e-9)`.
@@ -79,8 +79,7 @@ impl BalancedSoftmaxLoss {
         let [rows, classes] = logits.dims();
         let prior = self
             .log_prior
-            .clone()
-            .to_device(&logits.device())
+            .get(logits.dtype(), &logits.device())
             .reshape([1, classes])
             .expand([rows, classes]);
         logits + prior

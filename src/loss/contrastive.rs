@@ -21,7 +21,7 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 use crate::check;
 use crate::error::{Error, Result};
 use crate::mining::MinedPairs;
-use crate::stats::{ClassStats, EmptyClassPolicy};
+use crate::stats::{ClassStats, ClassVector, EmptyClassPolicy};
 
 /// Configuration of a [`ClassBalancedContrastiveLoss`].
 #[derive(Config, Debug)]
@@ -78,8 +78,8 @@ impl ClassBalancedContrastiveLossConfig {
 /// ```
 #[derive(Module, Debug)]
 pub struct ClassBalancedContrastiveLoss {
-    class_weights: Tensor<1>,
-    log_prior: Tensor<1>,
+    class_weights: ClassVector,
+    log_prior: ClassVector,
     temperature: f64,
     prior_strength: f64,
     num_classes: usize,
@@ -106,17 +106,17 @@ impl ClassBalancedContrastiveLoss {
             ));
         }
         Ok(Self {
-            class_weights: stats.weights_tensor(beta, device)?,
-            log_prior: stats.log_prior_tensor(device),
+            class_weights: ClassVector::new(stats.effective_number_weights(beta)?, device),
+            log_prior: ClassVector::new(stats.log_prior(), device),
             temperature,
             prior_strength,
             num_classes: stats.num_classes(),
         })
     }
 
-    /// The per-class weights `w_c`, shape `[C]`.
+    /// The per-class weights `w_c` as an `f32` tensor of shape `[C]`.
     pub fn class_weights(&self) -> Tensor<1> {
-        self.class_weights.clone()
+        self.class_weights.tensor.clone()
     }
 
     /// Temperature `tau`.
@@ -198,9 +198,14 @@ impl ClassBalancedContrastiveLoss {
         mined: Option<&MinedPairs>,
     ) -> Tensor<1> {
         let rows = embeddings.dims()[0];
-        let weights = self.class_weights.clone().select(0, labels.clone());
+        let weights = self
+            .class_weights
+            .get(embeddings.dtype(), &embeddings.device())
+            .select(0, labels.clone());
         let per_row = self.per_row_unchecked(embeddings, labels, mined);
-        (weights * per_row).sum().div_scalar(rows as f64)
+        // `mul_scalar(1/M)` rather than `div_scalar(M)`: the backward of the latter loses
+        // precision in float64 on some backends.
+        (weights * per_row).sum().mul_scalar(1.0 / rows as f64)
     }
 
     /// Per-row `l_i` for inputs validated by the caller.
@@ -215,6 +220,8 @@ impl ClassBalancedContrastiveLoss {
         let inv_tau = 1.0 / self.temperature;
         let eta = self.prior_strength;
         let with_prior = eta != 0.0;
+        let dtype = embeddings.dtype();
+        let log_prior = self.log_prior.get(dtype, &device);
 
         // In-batch part: [M, M] logits; the diagonal (self pair) is excluded.
         let row_labels = labels.clone().reshape([rows, 1]).expand([rows, rows]);
@@ -223,8 +230,7 @@ impl ClassBalancedContrastiveLoss {
         let positive = row_labels.equal(col_labels).bool_and(not_self.clone());
         let mut batch = embeddings.clone().matmul(embeddings.transpose()).mul_scalar(inv_tau);
         if with_prior {
-            let column_prior = self
-                .log_prior
+            let column_prior = log_prior
                 .clone()
                 .select(0, labels.clone())
                 .mul_scalar(eta)
@@ -232,7 +238,7 @@ impl ClassBalancedContrastiveLoss {
                 .expand([rows, rows]);
             batch = batch + column_prior;
         }
-        let positive = positive.float();
+        let positive = positive.float().cast(dtype);
         let mut positive_sum = (batch.clone() * positive.clone()).sum_dim(1); // [M, 1]
         let mut positive_count = positive.sum_dim(1); // [M, 1]
         let mut parts = vec![batch.mask_fill(not_self.bool_not(), f32::NEG_INFINITY)];
@@ -241,8 +247,7 @@ impl ClassBalancedContrastiveLoss {
             let positives = mined.positives.similarities.clone().mul_scalar(inv_tau);
             let k_pos = positives.dims()[1];
             let positives = if with_prior {
-                let own_prior = self
-                    .log_prior
+                let own_prior = log_prior
                     .clone()
                     .select(0, labels)
                     .mul_scalar(eta)
@@ -260,8 +265,7 @@ impl ClassBalancedContrastiveLoss {
                 if with_prior {
                     let [_, k_neg] = logits.dims();
                     let classes = negatives.classes.clone();
-                    let prior = self
-                        .log_prior
+                    let prior = log_prior
                         .clone()
                         .select(0, classes.reshape([rows * k_neg]))
                         .mul_scalar(eta)

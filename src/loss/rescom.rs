@@ -161,8 +161,8 @@ impl ResComLoss {
         let output = self.compute(normalized.clone(), logits, labels.clone());
         let half = rows / 2;
         self.queue.enqueue_unchecked(
-            normalized.slice([0..half]),
-            labels.slice([0..half]),
+            normalized.narrow(0, 0, half),
+            labels.narrow(0, 0, half),
         );
         Ok(output)
     }
@@ -223,7 +223,7 @@ impl ResComLoss {
         labels: &Tensor<1, Int>,
     ) -> Result<()> {
         let [rows, _] = check::shape("features", features, [None, Some(self.queue.dim())])?;
-        if rows == 0 || rows % 2 != 0 {
+        if rows == 0 || !rows.is_multiple_of(2) {
             return Err(Error::OddRows { rows });
         }
         check::shape(

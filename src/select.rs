@@ -1,0 +1,155 @@
+//! Exact top-k selection on host memory for the CPU backends.
+//!
+//! Burn's `topk` on the CPU backends sorts every row (`O(n log n)` with index pairs). Mining
+//! needs only the *set* of the `k` largest negatives per row (SPEC section 5: the loss is
+//! invariant to their order), which a selection finds in `O(n)`. On backends whose tensors
+//! live in host memory (flex, ndarray) the miner therefore reads the detached similarity
+//! matrix and selects with `select_nth_unstable` in parallel over rows; on other devices it
+//! uses the tensor path.
+
+use burn::tensor::{DType, Device, DeviceType, Int, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Whether tensors on `device` live in host memory (flex and ndarray).
+pub(crate) fn is_host_device(device: &Device) -> bool {
+    let device = device.clone().without_autodiff();
+    Device::enumerate(DeviceType::Flex | DeviceType::NdArray)
+        .into_vec()
+        .contains(&device)
+}
+
+/// For each row of `similarities` (`[rows, C*K]`), the column indices of the `k` largest
+/// entries outside the row's own class block `label*K .. (label+1)*K`, in column order
+/// (ties at the k-th value are taken in column order). `None` when the data cannot be read.
+pub(crate) fn top_negatives(
+    similarities: Tensor<2>,
+    labels: Tensor<1, Int>,
+    per_class: usize,
+    k: usize,
+) -> Option<Tensor<2, Int>> {
+    let device = similarities.device();
+    let [rows, columns] = similarities.dims();
+    let labels = labels.try_into_vec_as::<i64>().ok()?;
+    let data = similarities.detach().without_autodiff().into_data();
+    let indices = match data.dtype() {
+        DType::F32 => select_rows(data.as_slice::<f32>().ok()?, columns, &labels, per_class, k),
+        _ => {
+            let data = data.convert::<f64>();
+            select_rows(data.as_slice::<f64>().ok()?, columns, &labels, per_class, k)
+        }
+    };
+    Some(Tensor::from_data(TensorData::new(indices, [rows, k]), &device))
+}
+
+/// Floats mapped to unsigned integers of the same total order (`a < b` iff
+/// `key(a) < key(b)`, with `-0 < +0`), so that selection compares plain integers.
+trait Key: Copy + Send + Sync {
+    type Ordered: Ord + Copy + Send;
+    fn key(self) -> Self::Ordered;
+}
+
+impl Key for f32 {
+    type Ordered = u32;
+    fn key(self) -> u32 {
+        let bits = self.to_bits();
+        if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+    }
+}
+
+impl Key for f64 {
+    type Ordered = u64;
+    fn key(self) -> u64 {
+        let bits = self.to_bits();
+        if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
+    }
+}
+
+fn select_rows<T: Key>(
+    values: &[T],
+    columns: usize,
+    labels: &[i64],
+    per_class: usize,
+    k: usize,
+) -> Vec<i64> {
+    let mut out = vec![0i64; labels.len() * k];
+    out.par_chunks_mut(k)
+        .zip(values.par_chunks(columns))
+        .zip(labels.par_iter())
+        .for_each_init(
+            || (Vec::with_capacity(columns), Vec::with_capacity(columns)),
+            |(keys, scratch), ((out, row), &label)| {
+                let own = label as usize * per_class..(label as usize + 1) * per_class;
+                keys.clear();
+                keys.extend(row.iter().map(|v| v.key()));
+                select_row(keys, own, scratch, out);
+            },
+        );
+    out
+}
+
+/// Writes into `out` the column indices of the `out.len()` largest `keys` outside `own`;
+/// entries equal to the smallest selected key are taken in column order.
+fn select_row<O: Ord + Copy>(
+    keys: &[O],
+    own: std::ops::Range<usize>,
+    scratch: &mut Vec<O>,
+    out: &mut [i64],
+) {
+    let k = out.len();
+    scratch.clear();
+    scratch.extend_from_slice(&keys[..own.start]);
+    scratch.extend_from_slice(&keys[own.end..]);
+    // The k-th largest key: everything above it is taken, equal keys fill the remainder.
+    let threshold = *scratch.select_nth_unstable_by(k - 1, |a, b| b.cmp(a)).1;
+    let mut taken = 0;
+    for (j, &key) in keys.iter().enumerate() {
+        if key > threshold && !own.contains(&j) {
+            out[taken] = j as i64;
+            taken += 1;
+        }
+    }
+    for (j, &key) in keys.iter().enumerate() {
+        if taken == k {
+            break;
+        }
+        if key == threshold && !own.contains(&j) {
+            out[taken] = j as i64;
+            taken += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selects_the_largest_outside_the_own_block() {
+        let row: Vec<u32> = [0.9f32, 0.8, 0.1, 0.7, 0.7, 0.3]
+            .iter()
+            .map(|v| v.key())
+            .collect();
+        let (mut scratch, mut out) = (Vec::new(), vec![0; 3]);
+        // Own block is columns 0..2; the largest others are 0.7, 0.7, 0.3.
+        select_row(&row, 0..2, &mut scratch, &mut out);
+        assert_eq!(out, vec![3, 4, 5]);
+        let mut out = vec![0; 1];
+        select_row(&row, 0..2, &mut scratch, &mut out);
+        assert_eq!(out, vec![3], "ties are taken in column order");
+    }
+
+    #[test]
+    fn keys_preserve_the_float_order() {
+        let values = [-f32::INFINITY, -2.5, -1e-30, -0.0, 0.0, 1e-30, 0.5, 3.0, f32::INFINITY];
+        for pair in values.windows(2) {
+            assert!(pair[0].key() < pair[1].key(), "{pair:?}");
+            assert!((pair[0] as f64).key() < (pair[1] as f64).key(), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn flex_is_a_host_device() {
+        assert!(is_host_device(&Device::flex()));
+        assert!(is_host_device(&Device::flex().autodiff()));
+    }
+}
