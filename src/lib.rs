@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod error;
+pub mod fifo;
 pub mod head;
 pub mod loss;
 pub mod mining;
@@ -18,9 +19,11 @@ mod ops;
 mod select;
 
 pub use error::{Error, Result};
+pub use fifo::{FifoQueue, FifoQueueConfig};
 pub use loss::{
     BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ClassBalancedContrastiveLoss,
-    ClassBalancedContrastiveLossConfig, ResComLoss, ResComLossConfig, ResComOutput,
+    ClassBalancedContrastiveLossConfig, KeyMemory, MemoryKind, ResComLoss, ResComLossConfig,
+    ResComOutput,
 };
 pub use mining::{HardPairMiner, HardPairMinerConfig, MinedPairs, MinedSet};
 pub use normalize::l2_normalize;

@@ -9,7 +9,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
@@ -71,11 +71,18 @@ pub struct MinedSet {
     /// # Shapes
     /// `Int [rows, k]`
     pub slots: Tensor<2, Int>,
-    /// Class of each mined key, `slot / K`.
+    /// Class of each mined key (`slot / K` for the class-balanced queue).
     ///
     /// # Shapes
     /// `Int [rows, k]`
     pub classes: Tensor<2, Int>,
+    /// Which entries are real pairs; `None` when all are. Only a memory whose classes may
+    /// hold fewer than `k` keys (e.g. a FIFO queue) produces invalid entries, which the
+    /// contrastive loss ignores.
+    ///
+    /// # Shapes
+    /// `Bool [rows, k]`
+    pub valid: Option<Tensor<2, Bool>>,
 }
 
 /// The output of [`HardPairMiner::mine`].
@@ -151,6 +158,60 @@ impl HardPairMiner {
         slots
     }
 
+    /// Mines from a memory whose slots carry arbitrary labels (`-1` marks an empty slot),
+    /// such as a FIFO queue: per row, the `k_pos` least similar slots of its class and the
+    /// `k_neg` most similar slots of other classes (both capped at the memory size). Entries
+    /// beyond the candidates a row has are flagged invalid in [`MinedSet::valid`].
+    ///
+    /// # Shapes
+    /// - `similarities`: `[rows, S]`
+    /// - `slot_labels`: `Int [S]`
+    /// - `labels`: `Int [rows]`
+    pub(crate) fn mine_labelled_unchecked(
+        &self,
+        similarities: Tensor<2>,
+        slot_labels: Tensor<1, Int>,
+        labels: Tensor<1, Int>,
+    ) -> MinedPairs {
+        let [rows, slots] = similarities.dims();
+        let row_labels = labels.reshape([rows, 1]).expand([rows, slots]);
+        let column_labels = slot_labels.clone().reshape([1, slots]).expand([rows, slots]);
+        let positive = row_labels.equal(column_labels.clone());
+        let negative = positive
+            .clone()
+            .bool_not()
+            .bool_and(column_labels.greater_equal_elem(0));
+        let detached = similarities.clone().detach();
+        let pick = |candidates: Tensor<2, Bool>, k: usize, hardest_is_largest: bool| {
+            let k = k.min(slots);
+            let scores = if hardest_is_largest {
+                detached.clone()
+            } else {
+                detached.clone().neg()
+            };
+            let (_, index) = scores
+                .mask_fill(candidates.clone().bool_not(), f32::NEG_INFINITY)
+                .topk_with_indices(k, 1);
+            let valid = candidates.int().gather(1, index.clone()).greater_elem(0);
+            let classes = slot_labels
+                .clone()
+                .select(0, index.clone().reshape([rows * k]))
+                .reshape([rows, k])
+                .clamp_min(0);
+            MinedSet {
+                similarities: similarities.clone().gather(1, index.clone()),
+                slots: index,
+                classes,
+                valid: Some(valid),
+            }
+        };
+        MinedPairs {
+            positives: pick(positive, self.hard_positives, false),
+            negatives: (self.hard_negatives > 0)
+                .then(|| pick(negative, self.hard_negatives, true)),
+        }
+    }
+
     /// Hard positives per row.
     pub fn hard_positives(&self) -> usize {
         self.hard_positives
@@ -202,6 +263,7 @@ impl HardPairMiner {
                 similarities: own,
                 slots: own_slot_base.expand([rows, per_class]) + offsets,
                 classes: labels.clone().reshape([rows, 1]).expand([rows, per_class]),
+                valid: None,
             }
         } else {
             let (_, index) = own
@@ -216,6 +278,7 @@ impl HardPairMiner {
                     .clone()
                     .reshape([rows, 1])
                     .expand([rows, self.hard_positives]),
+                valid: None,
             }
         };
 
@@ -225,6 +288,7 @@ impl HardPairMiner {
                 similarities: similarities.gather(1, slots.clone()),
                 classes: slots.clone().div_scalar(per_class as i64),
                 slots,
+                valid: None,
             }
         });
 

@@ -200,3 +200,100 @@ fn forward_reads_the_queue_before_updating_it() {
     assert_eq!(scalar(evaluated.total), scalar(trained.total));
     assert_ne!(to_vec(loss.queue().keys()), before);
 }
+
+/// A FIFO memory holding exactly the class-balanced layout mines the same pairs, so both
+/// memories give the same loss; its masked mining also passes the gradient check.
+#[test]
+fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
+    use rescom::{KeyMemory, MemoryKind};
+    let (classes, per_class, dim, rows) = (4, 3, 5, 8);
+    let keys = random(classes * per_class * dim, 12);
+    let slot_labels: Vec<i64> = (0..classes * per_class).map(|j| (j / per_class) as i64).collect();
+    let y = [0, 1, 2, 3, 0, 1, 2, 3];
+    let features = random(rows * dim, 13);
+    let logits = random(rows * classes, 14);
+    let config = ResComLossConfig::new(vec![40, 20, 10, 5])
+        .with_dim(dim)
+        .with_queue_per_class(per_class)
+        .with_hard_positives(2)
+        .with_hard_negatives(5)
+        .with_prior_strength(0.4)
+        .with_effective_num_beta(0.99);
+    let build = |device: &Device, kind: MemoryKind| {
+        let normalized = l2_normalize(tensor(&keys, [classes * per_class, dim], device));
+        match kind {
+            MemoryKind::ClassBalanced => config
+                .clone()
+                .init(device)
+                .unwrap()
+                .with_queue_state(normalized, Tensor::<1, Int>::zeros([classes], device))
+                .unwrap(),
+            MemoryKind::Fifo => {
+                let mut loss = config.clone().with_memory(MemoryKind::Fifo).init(device).unwrap();
+                // Fill the FIFO through the public path: a forward whose view-1 rows are the
+                // keys in slot order. Its own loss value is irrelevant.
+                let n = classes * per_class;
+                let both = Tensor::cat(vec![normalized.clone(), normalized], 0);
+                let both_labels: Vec<i64> = slot_labels.iter().chain(&slot_labels).copied().collect();
+                let z = Tensor::<2>::zeros([2 * n, classes], (device, DType::F64));
+                loss.forward(both, z, labels(&both_labels, device)).unwrap();
+                assert!(matches!(loss.memory(), KeyMemory::Fifo(_)));
+                loss
+            }
+        }
+    };
+    let device = Device::flex();
+    let value = |kind| {
+        let out = build(&device, kind)
+            .loss(
+                tensor(&features, [rows, dim], &device),
+                tensor(&logits, [rows, classes], &device),
+                labels(&y, &device),
+            )
+            .unwrap();
+        (scalar(out.total), scalar(out.contrastive))
+    };
+    // The FIFO stores its keys in float32 (its default), hence the tolerance.
+    let (a, b) = (value(MemoryKind::ClassBalanced), value(MemoryKind::Fifo));
+    assert!((a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6, "{a:?} vs {b:?}");
+
+    check_gradient("rescom with FIFO memory", &features, [rows, dim], |f| {
+        let device = f.device();
+        build(&device, MemoryKind::Fifo)
+            .loss(f, tensor(&logits, [rows, classes], &device), labels(&y, &device))
+            .unwrap()
+            .total
+    });
+}
+
+/// With `balanced_softmax = false` the classification term is plain cross-entropy.
+#[test]
+fn balanced_softmax_switch_gives_cross_entropy() {
+    let device = Device::flex();
+    let z = random(4 * 3, 15);
+    let y = [0, 2, 0, 2];
+    let loss = ResComLossConfig::new(vec![90, 9, 1])
+        .with_dim(2)
+        .with_queue_per_class(2)
+        .with_hard_negatives(2)
+        .with_balanced_softmax(false)
+        .init(&device)
+        .unwrap();
+    let out = loss
+        .loss(
+            tensor(&random(8, 16), [4, 2], &device),
+            tensor(&z, [4, 3], &device),
+            labels(&y, &device),
+        )
+        .unwrap();
+    let expected: f64 = z
+        .chunks(3)
+        .zip(y)
+        .map(|(row, label)| {
+            let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+            lse - row[label as usize]
+        })
+        .sum::<f64>()
+        / 4.0;
+    assert!((scalar(out.classification) - expected).abs() < 1e-12);
+}

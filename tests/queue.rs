@@ -233,3 +233,32 @@ fn invalid_queue_inputs_are_errors() {
         Err(Error::Shape { name: "keys", .. })
     ));
 }
+
+/// The FIFO ablation queue against its sequential rule: slot `(ptr + i) % size` per row.
+#[test]
+fn fifo_enqueue_equals_sequential_rule() {
+    let device = Device::flex();
+    let mut rng = Rng::new(21);
+    for size in [1usize, 3, 7] {
+        let mut queue = rescom::FifoQueueConfig::new(size, 2).init(&device).unwrap();
+        let mut keys = vec![vec![0f32; 2]; size];
+        let mut labels = vec![-1i64; size];
+        let mut ptr = 0usize;
+        for rows in [2usize, 9, 1, 5] {
+            let (step_rows, step_labels) = random_step(&mut rng, 4, rows, 2);
+            let step_labels: Vec<i64> = step_labels.iter().map(|&l| l as i64).collect();
+            queue
+                .enqueue(rows_tensor(&step_rows, &device), ints(&step_labels, &device))
+                .unwrap();
+            for (row, &label) in step_rows.iter().zip(&step_labels) {
+                keys[ptr] = row.clone();
+                labels[ptr] = label;
+                ptr = (ptr + 1) % size;
+            }
+            let got: Vec<f32> = to_vec(queue.keys()).iter().map(|&v| v as f32).collect();
+            let want: Vec<f32> = keys.iter().flatten().copied().collect();
+            assert_eq!(got, want, "size {size}");
+            assert_eq!(to_ints(queue.labels()), labels, "size {size}");
+        }
+    }
+}

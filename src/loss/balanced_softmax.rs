@@ -60,6 +60,14 @@ impl BalancedSoftmaxLoss {
         }
     }
 
+    /// Plain cross-entropy in the same interface (a zero log prior), for ablations.
+    pub(crate) fn unshifted(num_classes: usize, device: &Device) -> Self {
+        Self {
+            log_prior: ClassVector::new(vec![0.0; num_classes], device),
+            num_classes,
+        }
+    }
+
     /// Number of classes `C`.
     pub fn num_classes(&self) -> usize {
         self.num_classes

@@ -256,9 +256,19 @@ impl ClassBalancedContrastiveLoss {
             } else {
                 positives
             };
-            positive_sum = positive_sum + positives.clone().sum_dim(1);
-            positive_count = positive_count.add_scalar(k_pos as f64);
-            parts.push(positives);
+            match &mined.positives.valid {
+                None => {
+                    positive_sum = positive_sum + positives.clone().sum_dim(1);
+                    positive_count = positive_count.add_scalar(k_pos as f64);
+                    parts.push(positives);
+                }
+                Some(valid) => {
+                    let weight = valid.clone().float().cast(dtype);
+                    positive_sum = positive_sum + (positives.clone() * weight.clone()).sum_dim(1);
+                    positive_count = positive_count + weight.sum_dim(1);
+                    parts.push(positives.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY));
+                }
+            }
 
             if let Some(negatives) = &mined.negatives {
                 let mut logits = negatives.similarities.clone().mul_scalar(inv_tau);
@@ -271,6 +281,9 @@ impl ClassBalancedContrastiveLoss {
                         .mul_scalar(eta)
                         .reshape([rows, k_neg]);
                     logits = logits + prior;
+                }
+                if let Some(valid) = &negatives.valid {
+                    logits = logits.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY);
                 }
                 parts.push(logits);
             }

@@ -7,4 +7,4 @@ pub mod rescom;
 
 pub use balanced_softmax::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig};
 pub use contrastive::{ClassBalancedContrastiveLoss, ClassBalancedContrastiveLossConfig};
-pub use rescom::{ResComLoss, ResComLossConfig, ResComOutput};
+pub use rescom::{KeyMemory, MemoryKind, ResComLoss, ResComLossConfig, ResComOutput};

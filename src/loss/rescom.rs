@@ -9,8 +9,11 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
+use serde::{Deserialize, Serialize};
+
 use crate::check;
 use crate::error::{Error, Result};
+use crate::fifo::{FifoQueue, FifoQueueConfig};
 use crate::loss::{BalancedSoftmaxLoss, ClassBalancedContrastiveLoss};
 use crate::mining::{HardPairMiner, HardPairMinerConfig};
 use crate::normalize::l2_normalize;
@@ -54,6 +57,34 @@ pub struct ResComLossConfig {
     /// Rule for classes with no training sample.
     #[config(default = "EmptyClassPolicy::Reject")]
     pub empty_classes: EmptyClassPolicy,
+    /// Which memory the contrastive branch mines from. ResCom uses the class-balanced queue;
+    /// [`MemoryKind::Fifo`] is the ablation with a plain FIFO queue of the same `C * K` size.
+    #[config(default = "MemoryKind::ClassBalanced")]
+    pub memory: MemoryKind,
+    /// Shift the classifier logits by the log prior (Balanced Softmax). `false` is the
+    /// ablation with plain cross-entropy.
+    #[config(default = true)]
+    pub balanced_softmax: bool,
+}
+
+/// The key memory of the contrastive branch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryKind {
+    /// `K` keys per class (ResCom).
+    #[default]
+    ClassBalanced,
+    /// The most recent `C * K` keys whatever their class.
+    Fifo,
+}
+
+/// The memory a [`ResComLoss`] mines from.
+#[derive(Module, Debug)]
+pub enum KeyMemory {
+    /// The class-balanced queue.
+    ClassBalanced(ClassBalancedQueue),
+    /// A FIFO queue (ablation).
+    Fifo(FifoQueue),
 }
 
 impl ResComLossConfig {
@@ -72,11 +103,23 @@ impl ResComLossConfig {
             .with_hard_positives(self.hard_positives)
             .with_hard_negatives(self.hard_negatives)
             .init(classes, self.queue_per_class)?;
-        let queue = ClassBalancedQueueConfig::new(classes, self.queue_per_class, self.dim)
-            .with_seed(self.seed)
-            .init(device)?;
+        let memory = match self.memory {
+            MemoryKind::ClassBalanced => KeyMemory::ClassBalanced(
+                ClassBalancedQueueConfig::new(classes, self.queue_per_class, self.dim)
+                    .with_seed(self.seed)
+                    .init(device)?,
+            ),
+            MemoryKind::Fifo => KeyMemory::Fifo(
+                FifoQueueConfig::new(classes * self.queue_per_class, self.dim).init(device)?,
+            ),
+        };
+        let classification = if self.balanced_softmax {
+            BalancedSoftmaxLoss::from_stats(&stats, device)
+        } else {
+            BalancedSoftmaxLoss::unshifted(classes, device)
+        };
         Ok(ResComLoss {
-            classification: BalancedSoftmaxLoss::from_stats(&stats, device),
+            classification,
             contrastive: ClassBalancedContrastiveLoss::from_stats(
                 &stats,
                 self.temperature,
@@ -85,7 +128,8 @@ impl ResComLossConfig {
                 device,
             )?,
             miner,
-            queue,
+            memory,
+            dim: self.dim,
             contrast_weight: self.contrast_weight,
         })
     }
@@ -133,7 +177,8 @@ pub struct ResComLoss {
     classification: BalancedSoftmaxLoss,
     contrastive: ClassBalancedContrastiveLoss,
     miner: HardPairMiner,
-    queue: ClassBalancedQueue,
+    memory: KeyMemory,
+    dim: usize,
     contrast_weight: f64,
 }
 
@@ -160,10 +205,11 @@ impl ResComLoss {
         let normalized = l2_normalize(features);
         let output = self.compute(normalized.clone(), logits, labels.clone());
         let half = rows / 2;
-        self.queue.enqueue_unchecked(
-            normalized.narrow(0, 0, half),
-            labels.narrow(0, 0, half),
-        );
+        let (keys, labels) = (normalized.narrow(0, 0, half), labels.narrow(0, 0, half));
+        match &mut self.memory {
+            KeyMemory::ClassBalanced(queue) => queue.enqueue_unchecked(keys, labels),
+            KeyMemory::Fifo(queue) => queue.enqueue_unchecked(keys, labels),
+        }
         Ok(output)
     }
 
@@ -180,19 +226,36 @@ impl ResComLoss {
     }
 
     /// The class-balanced queue.
+    ///
+    /// # Panics
+    /// Never for a loss built with the default [`MemoryKind::ClassBalanced`]; use
+    /// [`ResComLoss::memory`] for a loss built with another memory.
     pub fn queue(&self) -> &ClassBalancedQueue {
-        &self.queue
+        match &self.memory {
+            KeyMemory::ClassBalanced(queue) => queue,
+            KeyMemory::Fifo(_) => panic!("this ResComLoss mines from a FIFO queue"),
+        }
     }
 
-    /// Mutable access to the queue, e.g. to restore a known state with
-    /// [`ClassBalancedQueue::with_state`].
-    pub fn queue_mut(&mut self) -> &mut ClassBalancedQueue {
-        &mut self.queue
+    /// The memory the contrastive branch mines from.
+    pub fn memory(&self) -> &KeyMemory {
+        &self.memory
     }
 
-    /// Replaces the queue state (see [`ClassBalancedQueue::with_state`]).
+    /// Replaces the class-balanced queue's state (see [`ClassBalancedQueue::with_state`]).
+    /// Errors for a loss built with another memory.
     pub fn with_queue_state(mut self, keys: Tensor<2>, pointers: Tensor<1, Int>) -> Result<Self> {
-        self.queue = self.queue.with_state(keys, pointers)?;
+        self.memory = match self.memory {
+            KeyMemory::ClassBalanced(queue) => {
+                KeyMemory::ClassBalanced(queue.with_state(keys, pointers)?)
+            }
+            KeyMemory::Fifo(_) => {
+                return Err(Error::config(
+                    "memory",
+                    "queue state can only be set on the class-balanced queue",
+                ));
+            }
+        };
         Ok(self)
     }
 
@@ -222,7 +285,7 @@ impl ResComLoss {
         logits: &Tensor<2>,
         labels: &Tensor<1, Int>,
     ) -> Result<()> {
-        let [rows, _] = check::shape("features", features, [None, Some(self.queue.dim())])?;
+        let [rows, _] = check::shape("features", features, [None, Some(self.dim)])?;
         if rows == 0 || !rows.is_multiple_of(2) {
             return Err(Error::OddRows { rows });
         }
@@ -247,8 +310,16 @@ impl ResComLoss {
             .classification
             .per_row_unchecked(logits, labels.clone())
             .mean();
-        let similarities = self.queue.similarities(normalized.clone());
-        let mined = self.miner.mine_unchecked(similarities, labels.clone());
+        let mined = match &self.memory {
+            KeyMemory::ClassBalanced(queue) => self
+                .miner
+                .mine_unchecked(queue.similarities(normalized.clone()), labels.clone()),
+            KeyMemory::Fifo(queue) => self.miner.mine_labelled_unchecked(
+                queue.similarities(normalized.clone()),
+                queue.labels(),
+                labels.clone(),
+            ),
+        };
         let contrastive = self
             .contrastive
             .weighted_mean_unchecked(normalized, labels, Some(&mined));

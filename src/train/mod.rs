@@ -1,1 +1,12 @@
-//! placeholder: being written
+//! Training runs: learning-rate schedules, evaluation metrics, atomic checkpoints and
+//! reports.
+
+pub mod checkpoint;
+pub mod metrics;
+pub mod report;
+pub mod schedule;
+
+pub use checkpoint::{Checkpoint, write_atomic};
+pub use metrics::{Accuracy, EvalReport, ShotGroup};
+pub use report::{EpochRecord, plot_curves, plot_per_class, write_history};
+pub use schedule::LrSchedule;

@@ -1,0 +1,276 @@
+//! Training reports: per-epoch metrics as JSON lines and CSV, and SVG plots.
+//!
+//! The files are rewritten atomically from the full history after every epoch, so they
+//! always agree with the latest checkpoint, also after `--resume`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::train::checkpoint::write_atomic;
+use crate::train::metrics::{EvalReport, ShotGroup};
+
+/// What one epoch produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch index (0-based).
+    pub epoch: usize,
+    /// Learning rate of the epoch.
+    pub lr: f64,
+    /// Mean total training loss.
+    pub loss: f64,
+    /// Mean classification term.
+    pub classification: f64,
+    /// Mean contrastive term (before its weight); `None` for methods without one.
+    pub contrastive: Option<f64>,
+    /// Top-1 accuracy on the training rows (augmented views, logits unshifted).
+    pub train_top1: f64,
+    /// Training throughput in images per second (each image counted once, not per view).
+    pub images_per_second: f64,
+    /// Wall-clock seconds of the epoch's training steps.
+    pub seconds: f64,
+    /// Evaluation on the test set after the epoch, if one was run.
+    pub eval: Option<EvalReport>,
+}
+
+/// Writes `metrics.jsonl` and `metrics.csv` under `dir`.
+pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut jsonl = String::new();
+    for record in history {
+        jsonl.push_str(&serde_json::to_string(record)?);
+        jsonl.push('\n');
+    }
+    write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
+
+    let mut csv = String::from(
+        "epoch,lr,loss,classification,contrastive,train_top1,images_per_second,seconds,\
+         top1,top5,many,medium,few\n",
+    );
+    let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
+    for r in history {
+        let e = r.eval.as_ref();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.epoch,
+            r.lr,
+            r.loss,
+            r.classification,
+            opt(r.contrastive),
+            r.train_top1,
+            r.images_per_second,
+            r.seconds,
+            opt(e.map(|e| e.top1)),
+            opt(e.map(|e| e.top5)),
+            opt(e.and_then(|e| e.many)),
+            opt(e.and_then(|e| e.medium)),
+            opt(e.and_then(|e| e.few))
+        );
+    }
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::io(path, std::io::Error::other(format!("plot: {e}")))
+}
+
+/// Training curves: loss (left) and test top-1 (right) against the epoch, as SVG.
+pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (960, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let (left, right) = root.split_horizontally(480);
+        let epochs = history.len().max(1) as f64;
+
+        let max_loss = history.iter().map(|r| r.loss).fold(0.0f64, f64::max).max(1e-6) * 1.05;
+        let mut chart = ChartBuilder::on(&left)
+            .caption("training loss", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..epochs, 0f64..max_loss)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        let series: [(&str, RGBColor, Box<dyn Fn(&EpochRecord) -> Option<f64>>); 3] = [
+            ("total", BLUE, Box::new(|r| Some(r.loss))),
+            ("classification", RED, Box::new(|r| Some(r.classification))),
+            ("contrastive", GREEN, Box::new(|r| r.contrastive)),
+        ];
+        for (name, color, value) in series {
+            let points: Vec<(f64, f64)> = history
+                .iter()
+                .filter_map(|r| value(r).map(|v| (r.epoch as f64 + 1.0, v)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| plot_error(path, e))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+
+        let mut chart = ChartBuilder::on(&right)
+            .caption("test top-1", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..epochs, 0f64..1f64)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        let groups: [(&str, RGBColor, fn(&EvalReport) -> Option<f64>); 4] = [
+            ("all", BLACK, |e| Some(e.top1)),
+            ("many", BLUE, |e| e.many),
+            ("medium", MAGENTA, |e| e.medium),
+            ("few", RED, |e| e.few),
+        ];
+        for (name, color, value) in groups {
+            let points: Vec<(f64, f64)> = history
+                .iter()
+                .filter_map(|r| {
+                    r.eval
+                        .as_ref()
+                        .and_then(value)
+                        .map(|v| (r.epoch as f64 + 1.0, v))
+                })
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(|e| plot_error(path, e))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+/// Per-class test accuracy against the class's training count (log scale), coloured by
+/// shot group, as SVG.
+pub fn plot_per_class(path: &Path, train_counts: &[usize], per_class: &[Option<f64>]) -> Result<()> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let max_count = train_counts.iter().copied().max().unwrap_or(1).max(2) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("per-class test accuracy", ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d((1f64..max_count * 1.5).log_scale(), 0f64..1.02f64)
+            .map_err(|e| plot_error(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("training images of the class")
+            .y_desc("top-1")
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        for (group, color) in [
+            (ShotGroup::Many, BLUE),
+            (ShotGroup::Medium, MAGENTA),
+            (ShotGroup::Few, RED),
+        ] {
+            let points: Vec<(f64, f64)> = train_counts
+                .iter()
+                .zip(per_class)
+                .filter(|(n, _)| ShotGroup::of(**n) == group)
+                .filter_map(|(n, a)| a.map(|a| ((*n).max(1) as f64, a)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| plot_error(path, e))?
+                .label(format!("{group:?}").to_lowercase())
+                .legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    write_atomic(path, svg.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            lr: 0.1,
+            loss: 2.0 / (epoch + 1) as f64,
+            classification: 1.0,
+            contrastive: Some(0.5),
+            train_top1: 0.3,
+            images_per_second: 100.0,
+            seconds: 1.0,
+            eval: Some(EvalReport {
+                top1: 0.5,
+                top5: 0.9,
+                many: Some(0.7),
+                medium: None,
+                few: Some(0.2),
+                per_class: vec![Some(0.7), Some(0.2)],
+                images: 10,
+            }),
+        }
+    }
+
+    #[test]
+    fn writes_history_and_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let history: Vec<_> = (0..3).map(record).collect();
+        write_history(dir.path(), &history).unwrap();
+        let jsonl = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        assert_eq!(jsonl.lines().count(), 3);
+        let back: EpochRecord = serde_json::from_str(jsonl.lines().last().unwrap()).unwrap();
+        assert_eq!(back, history[2]);
+        let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 4);
+        assert!(csv.lines().nth(1).unwrap().ends_with(",0.5,0.9,0.7,,0.2"));
+
+        let curves = dir.path().join("curves.svg");
+        plot_curves(&curves, &history).unwrap();
+        let per_class = dir.path().join("per_class.svg");
+        plot_per_class(&per_class, &[500, 5], &[Some(0.7), Some(0.2)]).unwrap();
+        for p in [curves, per_class] {
+            let svg = std::fs::read_to_string(p).unwrap();
+            assert!(svg.starts_with("<svg") && svg.contains("</svg>"));
+        }
+    }
+}
