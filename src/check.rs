@@ -97,9 +97,7 @@ pub(crate) fn finite(tensors: &[(&'static str, Tensor<2>)]) -> Result<()> {
             reason: format!("{e:?}"),
         })?;
     match flags.iter().position(|ok| !ok) {
-        Some(i) => Err(Error::NonFinite {
-            name: tensors[i].0,
-        }),
+        Some(i) => Err(Error::NonFinite { name: tensors[i].0 }),
         None => Ok(()),
     }
 }

@@ -136,20 +136,34 @@ impl FifoQueue {
             .remainder_scalar(size as i64);
         let survives = offsets.greater_equal_elem(rows as i64 - size as i64);
         let touched = Tensor::<1, Int>::zeros([size], &device)
-            .select_assign(0, slots.clone(), survives.clone().int(), IndexingUpdateOp::Add)
+            .select_assign(
+                0,
+                slots.clone(),
+                survives.clone().int(),
+                IndexingUpdateOp::Add,
+            )
             .greater_elem(0);
         let written = keys.mask_fill(
-            survives.clone().bool_not().reshape([rows, 1]).expand([rows, dim]),
+            survives
+                .clone()
+                .bool_not()
+                .reshape([rows, 1])
+                .expand([rows, dim]),
             0.0,
         );
         let queue = queue
             .mask_fill(touched.clone().reshape([size, 1]).expand([size, dim]), 0.0)
             .select_assign(0, slots.clone(), written, IndexingUpdateOp::Add);
         let labels = labels.mask_fill(survives.bool_not(), 0);
-        let slot_labels = slot_labels
-            .mask_fill(touched, 0)
-            .select_assign(0, slots, labels, IndexingUpdateOp::Add);
-        let pointer = pointer.add_scalar(rows as i64).remainder_scalar(size as i64);
+        let slot_labels = slot_labels.mask_fill(touched, 0).select_assign(
+            0,
+            slots,
+            labels,
+            IndexingUpdateOp::Add,
+        );
+        let pointer = pointer
+            .add_scalar(rows as i64)
+            .remainder_scalar(size as i64);
 
         let (queue, slot_labels, pointer) = if autodiff {
             (queue.autodiff(), slot_labels.autodiff(), pointer.autodiff())

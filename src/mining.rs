@@ -175,7 +175,10 @@ impl HardPairMiner {
     ) -> MinedPairs {
         let [rows, slots] = similarities.dims();
         let row_labels = labels.reshape([rows, 1]).expand([rows, slots]);
-        let column_labels = slot_labels.clone().reshape([1, slots]).expand([rows, slots]);
+        let column_labels = slot_labels
+            .clone()
+            .reshape([1, slots])
+            .expand([rows, slots]);
         let positive = row_labels.equal(column_labels.clone());
         let negative = positive
             .clone()
@@ -207,8 +210,7 @@ impl HardPairMiner {
         };
         MinedPairs {
             positives: pick(positive, self.hard_positives, false),
-            negatives: (self.hard_negatives > 0)
-                .then(|| pick(negative, self.hard_negatives, true)),
+            negatives: (self.hard_negatives > 0).then(|| pick(negative, self.hard_negatives, true)),
         }
     }
 
@@ -253,8 +255,14 @@ impl HardPairMiner {
             .clone()
             .reshape([rows, 1, 1])
             .expand([rows, 1, per_class]);
-        let own = by_class.clone().gather(1, own_index).reshape([rows, per_class]);
-        let own_slot_base = labels.clone().mul_scalar(per_class as i64).reshape([rows, 1]);
+        let own = by_class
+            .clone()
+            .gather(1, own_index)
+            .reshape([rows, per_class]);
+        let own_slot_base = labels
+            .clone()
+            .mul_scalar(per_class as i64)
+            .reshape([rows, 1]);
         let positives = if self.hard_positives == per_class {
             let offsets = Tensor::<1, Int>::arange(0..per_class as i64, &own.device())
                 .reshape([1, per_class])

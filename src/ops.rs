@@ -13,5 +13,8 @@ pub(crate) fn class_mask(labels: Tensor<1, Int>, classes: usize) -> Tensor<2, Bo
     let columns = Tensor::<1, Int>::arange(0..classes as i64, &labels.device())
         .reshape([1, classes])
         .expand([rows, classes]);
-    labels.reshape([rows, 1]).expand([rows, classes]).equal(columns)
+    labels
+        .reshape([rows, 1])
+        .expand([rows, classes])
+        .equal(columns)
 }

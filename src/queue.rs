@@ -246,20 +246,24 @@ impl ClassBalancedQueue {
             .reshape([rows])
             .sub_scalar(1); // [N]
         let count_of_row = counts.clone().select(0, labels.clone());
-        let survives = rank.clone().greater_equal(count_of_row.sub_scalar(per_class)); // [N]
-        let slot = labels
+        let survives = rank
             .clone()
-            .mul_scalar(per_class)
-            .add(
-                pointers
-                    .clone()
-                    .select(0, labels)
-                    .add(rank)
-                    .remainder_scalar(per_class),
-            ); // [N]
+            .greater_equal(count_of_row.sub_scalar(per_class)); // [N]
+        let slot = labels.clone().mul_scalar(per_class).add(
+            pointers
+                .clone()
+                .select(0, labels)
+                .add(rank)
+                .remainder_scalar(per_class),
+        ); // [N]
 
         let touched = Tensor::<1, Int>::zeros([classes * self.per_class], &device)
-            .select_assign(0, slot.clone(), survives.clone().int(), IndexingUpdateOp::Add)
+            .select_assign(
+                0,
+                slot.clone(),
+                survives.clone().int(),
+                IndexingUpdateOp::Add,
+            )
             .greater_elem(0)
             .reshape([classes * self.per_class, 1])
             .expand([classes * self.per_class, dim]);
@@ -267,9 +271,10 @@ impl ClassBalancedQueue {
             survives.bool_not().reshape([rows, 1]).expand([rows, dim]),
             0.0,
         );
-        let queue = queue
-            .mask_fill(touched, 0.0)
-            .select_assign(0, slot, written, IndexingUpdateOp::Add);
+        let queue =
+            queue
+                .mask_fill(touched, 0.0)
+                .select_assign(0, slot, written, IndexingUpdateOp::Add);
         let pointers = pointers.add(counts).remainder_scalar(per_class);
 
         let (queue, pointers) = if autodiff {

@@ -133,7 +133,9 @@ mod tests {
 
     #[test]
     fn keyed_streams_are_pure_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| Rng::from_key(&[1, 2, 3]).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| Rng::from_key(&[1, 2, 3]).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(
             Rng::from_key(&[1, 2, 3]).next_u64(),

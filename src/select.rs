@@ -43,7 +43,10 @@ pub(crate) fn top_negatives(
             select_rows(data.as_slice::<f64>().ok()?, columns, &labels, per_class, k)
         }
     };
-    Some(Tensor::from_data(TensorData::new(indices, [rows, k]), &device))
+    Some(Tensor::from_data(
+        TensorData::new(indices, [rows, k]),
+        &device,
+    ))
 }
 
 /// Floats mapped to unsigned integers of the same total order (`a < b` iff
@@ -57,7 +60,11 @@ impl Key for f32 {
     type Ordered = u32;
     fn key(self) -> u32 {
         let bits = self.to_bits();
-        if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+        if bits >> 31 == 1 {
+            !bits
+        } else {
+            bits | 1 << 31
+        }
     }
 }
 
@@ -65,7 +72,11 @@ impl Key for f64 {
     type Ordered = u64;
     fn key(self) -> u64 {
         let bits = self.to_bits();
-        if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
+        if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        }
     }
 }
 
@@ -145,7 +156,17 @@ mod tests {
 
     #[test]
     fn keys_preserve_the_float_order() {
-        let values = [-f32::INFINITY, -2.5, -1e-30, -0.0, 0.0, 1e-30, 0.5, 3.0, f32::INFINITY];
+        let values = [
+            -f32::INFINITY,
+            -2.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-30,
+            0.5,
+            3.0,
+            f32::INFINITY,
+        ];
         for pair in values.windows(2) {
             assert!(pair[0].key() < pair[1].key(), "{pair:?}");
             assert!((pair[0] as f64).key() < (pair[1] as f64).key(), "{pair:?}");

@@ -4,8 +4,8 @@ mod common;
 
 use burn::tensor::{Device, Int, Tensor};
 use rescom::{
-    BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassStats,
-    EmptyClassPolicy, Error, HardPairMinerConfig, ResComLoss, ResComLossConfig,
+    BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassStats, EmptyClassPolicy,
+    Error, HardPairMinerConfig, ResComLoss, ResComLossConfig,
 };
 
 use common::{ints, to_vec};
@@ -39,14 +39,27 @@ fn forward_err(features: Tensor<2>, logits: Tensor<2>, labels: Tensor<1, Int>) -
     let err = loss
         .forward(features, logits, labels)
         .expect_err("invalid input must be rejected");
-    assert_eq!(to_vec(loss.queue().keys()), before, "queue changed on error");
+    assert_eq!(
+        to_vec(loss.queue().keys()),
+        before,
+        "queue changed on error"
+    );
     err
 }
 
 #[test]
 fn feature_dimension_must_match_the_queue() {
     let err = forward_err(ones(4, 5), ones(4, 4), labels(&[0, 1, 0, 1]));
-    assert!(matches!(err, Error::Shape { name: "features", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Shape {
+                name: "features",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -90,11 +103,21 @@ fn views_with_different_labels_are_rejected() {
 fn labels_out_of_range_are_rejected() {
     let err = forward_err(ones(4, 3), ones(4, 4), labels(&[0, 4, 0, 4]));
     assert!(
-        matches!(err, Error::LabelOutOfRange { row: 1, label: 4, num_classes: 4 }),
+        matches!(
+            err,
+            Error::LabelOutOfRange {
+                row: 1,
+                label: 4,
+                num_classes: 4
+            }
+        ),
         "{err}"
     );
     let err = forward_err(ones(4, 3), ones(4, 4), labels(&[-1, 0, -1, 0]));
-    assert!(matches!(err, Error::LabelOutOfRange { label: -1, .. }), "{err}");
+    assert!(
+        matches!(err, Error::LabelOutOfRange { label: -1, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -103,7 +126,10 @@ fn non_finite_inputs_are_rejected() {
     let nan_features = Tensor::<2>::from_floats([[1.0, f32::NAN, 0.0], [1.0, 0.0, 0.0]], &device);
     let nan_features = Tensor::cat(vec![nan_features.clone(), nan_features], 0);
     let err = forward_err(nan_features, ones(4, 4), labels(&[0, 1, 0, 1]));
-    assert!(matches!(err, Error::NonFinite { name: "features" }), "{err}");
+    assert!(
+        matches!(err, Error::NonFinite { name: "features" }),
+        "{err}"
+    );
     let inf_logits = ones(4, 4).mask_fill(
         Tensor::<2, burn::tensor::Bool>::diag_mask([4, 4], 0, &device).bool_not(),
         f32::INFINITY,
@@ -116,17 +142,39 @@ fn non_finite_inputs_are_rejected() {
 fn impossible_mining_counts_are_rejected_at_init() {
     let device = Device::flex();
     let err = config().with_hard_positives(0).init(&device).unwrap_err();
-    assert!(matches!(err, Error::InvalidHardPositives { hard_positives: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidHardPositives {
+                hard_positives: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = config().with_hard_positives(3).init(&device).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidHardPositives { hard_positives: 3, queue_per_class: 2 }),
+        matches!(
+            err,
+            Error::InvalidHardPositives {
+                hard_positives: 3,
+                queue_per_class: 2
+            }
+        ),
         "{err}"
     );
     // (C - 1) * K = 3 * 2 = 6 negatives exist.
     assert!(config().with_hard_negatives(6).init(&device).is_ok());
     let err = config().with_hard_negatives(7).init(&device).unwrap_err();
     assert!(
-        matches!(err, Error::InvalidHardNegatives { hard_negatives: 7, available: 6, .. }),
+        matches!(
+            err,
+            Error::InvalidHardNegatives {
+                hard_negatives: 7,
+                available: 6,
+                ..
+            }
+        ),
         "{err}"
     );
     let err = HardPairMinerConfig::new().init(0, 2).unwrap_err();
@@ -154,7 +202,10 @@ fn invalid_hyper_parameters_are_rejected_at_init() {
         assert!(ok, "{field}: {err}");
     }
     for beta in [1.0, -0.1] {
-        let err = config().with_effective_num_beta(beta).init(&device).unwrap_err();
+        let err = config()
+            .with_effective_num_beta(beta)
+            .init(&device)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidBeta { .. }), "{err}");
     }
 }
@@ -186,7 +237,9 @@ fn empty_classes_need_an_explicit_policy() {
 #[test]
 fn standalone_components_check_their_inputs() {
     let device = Device::flex();
-    let softmax = BalancedSoftmaxLossConfig::new(COUNTS.to_vec()).init(&device).unwrap();
+    let softmax = BalancedSoftmaxLossConfig::new(COUNTS.to_vec())
+        .init(&device)
+        .unwrap();
     assert!(matches!(
         softmax.forward(ones(2, 3), labels(&[0, 1])),
         Err(Error::Shape { name: "logits", .. })
@@ -200,7 +253,10 @@ fn standalone_components_check_their_inputs() {
         .unwrap();
     assert!(matches!(
         contrastive.forward(ones(1, 3), labels(&[0]), None),
-        Err(Error::Shape { name: "embeddings", .. })
+        Err(Error::Shape {
+            name: "embeddings",
+            ..
+        })
     ));
     assert!(matches!(
         contrastive.forward(ones(2, 3), labels(&[0, 7]), None),
@@ -212,7 +268,10 @@ fn standalone_components_check_their_inputs() {
         .unwrap();
     assert!(matches!(
         miner.mine(ones(2, 7), labels(&[0, 1])),
-        Err(Error::Shape { name: "similarities", .. })
+        Err(Error::Shape {
+            name: "similarities",
+            ..
+        })
     ));
     assert!(matches!(
         miner.mine(ones(2, 8), labels(&[0, 4])),

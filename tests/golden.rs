@@ -148,10 +148,7 @@ fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
         .init(device)
         .expect("golden config is valid");
     let mut loss = loss
-        .with_queue_state(
-            matrix(&case.queue_init),
-            ints(&case.queue_ptr_init, device),
-        )
+        .with_queue_state(matrix(&case.queue_init), ints(&case.queue_ptr_init, device))
         .expect("golden queue state is valid");
 
     for (s, step) in case.steps.iter().enumerate() {
@@ -164,7 +161,11 @@ fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
         let e = &step.expected;
         for (what, value, expected) in [
             ("total", out.total.clone(), e.total),
-            ("classification", out.classification.clone(), e.classification),
+            (
+                "classification",
+                out.classification.clone(),
+                e.classification,
+            ),
             ("contrastive", out.contrastive.clone(), e.contrastive),
         ] {
             let v = scalar(value);
@@ -215,7 +216,11 @@ fn golden_cases_match() {
                 case.name,
                 path.file_name().unwrap().to_string_lossy(),
                 case.steps.len(),
-                if case_failures.is_empty() { "ok" } else { "FAILED" }
+                if case_failures.is_empty() {
+                    "ok"
+                } else {
+                    "FAILED"
+                }
             );
             failures.extend(
                 case_failures
@@ -224,5 +229,9 @@ fn golden_cases_match() {
             );
         }
     }
-    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
 }

@@ -18,7 +18,10 @@ const REL: f64 = 1e-6;
 const ABS: f64 = 1e-8;
 
 fn tensor(values: &[f64], shape: [usize; 2], device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(values.to_vec(), shape), (device, DType::F64))
+    Tensor::from_data(
+        TensorData::new(values.to_vec(), shape),
+        (device, DType::F64),
+    )
 }
 
 fn labels(values: &[i64], device: &Device) -> Tensor<1, Int> {
@@ -35,7 +38,11 @@ fn check_gradient(name: &str, x: &[f64], shape: [usize; 2], f: impl Fn(Tensor<2>
     let device = Device::flex().autodiff();
     let input = tensor(x, shape, &device).require_grad();
     let output = f(input.clone());
-    let analytic = to_vec(input.grad(&output.backward()).expect("input has a gradient"));
+    let analytic = to_vec(
+        input
+            .grad(&output.backward())
+            .expect("input has a gradient"),
+    );
 
     let plain = Device::flex();
     let eval = |values: &[f64]| scalar(f(tensor(values, shape, &plain)));
@@ -208,7 +215,9 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
     use rescom::{KeyMemory, MemoryKind};
     let (classes, per_class, dim, rows) = (4, 3, 5, 8);
     let keys = random(classes * per_class * dim, 12);
-    let slot_labels: Vec<i64> = (0..classes * per_class).map(|j| (j / per_class) as i64).collect();
+    let slot_labels: Vec<i64> = (0..classes * per_class)
+        .map(|j| (j / per_class) as i64)
+        .collect();
     let y = [0, 1, 2, 3, 0, 1, 2, 3];
     let features = random(rows * dim, 13);
     let logits = random(rows * classes, 14);
@@ -229,12 +238,17 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
                 .with_queue_state(normalized, Tensor::<1, Int>::zeros([classes], device))
                 .unwrap(),
             MemoryKind::Fifo => {
-                let mut loss = config.clone().with_memory(MemoryKind::Fifo).init(device).unwrap();
+                let mut loss = config
+                    .clone()
+                    .with_memory(MemoryKind::Fifo)
+                    .init(device)
+                    .unwrap();
                 // Fill the FIFO through the public path: a forward whose view-1 rows are the
                 // keys in slot order. Its own loss value is irrelevant.
                 let n = classes * per_class;
                 let both = Tensor::cat(vec![normalized.clone(), normalized], 0);
-                let both_labels: Vec<i64> = slot_labels.iter().chain(&slot_labels).copied().collect();
+                let both_labels: Vec<i64> =
+                    slot_labels.iter().chain(&slot_labels).copied().collect();
                 let z = Tensor::<2>::zeros([2 * n, classes], (device, DType::F64));
                 loss.forward(both, z, labels(&both_labels, device)).unwrap();
                 assert!(matches!(loss.memory(), KeyMemory::Fifo(_)));
@@ -255,12 +269,19 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
     };
     // The FIFO stores its keys in float32 (its default), hence the tolerance.
     let (a, b) = (value(MemoryKind::ClassBalanced), value(MemoryKind::Fifo));
-    assert!((a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6, "{a:?} vs {b:?}");
+    assert!(
+        (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6,
+        "{a:?} vs {b:?}"
+    );
 
     check_gradient("rescom with FIFO memory", &features, [rows, dim], |f| {
         let device = f.device();
         build(&device, MemoryKind::Fifo)
-            .loss(f, tensor(&logits, [rows, classes], &device), labels(&y, &device))
+            .loss(
+                f,
+                tensor(&logits, [rows, classes], &device),
+                labels(&y, &device),
+            )
             .unwrap()
             .total
     });

@@ -75,7 +75,12 @@ fn assert_matches_sequential(
     }
 }
 
-fn random_step(rng: &mut Rng, classes: usize, rows: usize, dim: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+fn random_step(
+    rng: &mut Rng,
+    classes: usize,
+    rows: usize,
+    dim: usize,
+) -> (Vec<Vec<f32>>, Vec<usize>) {
     // Skew towards a few classes so that many steps hold more than K rows of one class.
     let labels: Vec<usize> = (0..rows)
         .map(|_| {
@@ -132,7 +137,9 @@ fn vectorised_enqueue_on_ndarray_and_autodiff() {
 #[test]
 fn more_than_k_rows_of_one_class_keep_the_last_k() {
     let device = Device::flex();
-    let mut queue = ClassBalancedQueueConfig::new(2, 2, 1).init(&device).unwrap();
+    let mut queue = ClassBalancedQueueConfig::new(2, 2, 1)
+        .init(&device)
+        .unwrap();
     // Five rows of class 1 into a ring of 2: rows 3 and 4 survive; the pointer moves by 5.
     let rows: Vec<Vec<f32>> = (0..5).map(|i| vec![i as f32 + 1.0]).collect();
     queue
@@ -164,13 +171,18 @@ fn initial_queue_is_unit_norm_seeded_and_zero_pointed() {
         (0..20).map(|j| j / 4).collect::<Vec<i64>>()
     );
     // Coordinates look standard-normal before normalisation: no constant rows.
-    assert!(keys.chunks(8).all(|r| r.iter().any(|&v| (v - r[0]).abs() > 1e-3)));
+    assert!(
+        keys.chunks(8)
+            .all(|r| r.iter().any(|&v| (v - r[0]).abs() > 1e-3))
+    );
 }
 
 #[test]
 fn state_survives_a_record_round_trip() {
     let device = Device::flex();
-    let mut queue = ClassBalancedQueueConfig::new(3, 2, 4).init(&device).unwrap();
+    let mut queue = ClassBalancedQueueConfig::new(3, 2, 4)
+        .init(&device)
+        .unwrap();
     let mut rng = Rng::new(5);
     let (rows, labels) = random_step(&mut rng, 3, 5, 4);
     let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
@@ -196,22 +208,38 @@ fn invalid_queue_inputs_are_errors() {
     let device = Device::flex();
     assert!(matches!(
         ClassBalancedQueueConfig::new(0, 2, 4).init(&device),
-        Err(Error::InvalidConfig { field: "num_classes", .. })
+        Err(Error::InvalidConfig {
+            field: "num_classes",
+            ..
+        })
     ));
     assert!(matches!(
         ClassBalancedQueueConfig::new(2, 0, 4).init(&device),
-        Err(Error::InvalidConfig { field: "per_class", .. })
+        Err(Error::InvalidConfig {
+            field: "per_class",
+            ..
+        })
     ));
-    let mut queue = ClassBalancedQueueConfig::new(3, 2, 4).init(&device).unwrap();
+    let mut queue = ClassBalancedQueueConfig::new(3, 2, 4)
+        .init(&device)
+        .unwrap();
     let before = to_vec(queue.keys());
     let keys = Tensor::<2>::ones([2, 4], &device);
     assert!(matches!(
         queue.enqueue(keys.clone(), ints(&[0, 3], &device)),
-        Err(Error::LabelOutOfRange { row: 1, label: 3, .. })
+        Err(Error::LabelOutOfRange {
+            row: 1,
+            label: 3,
+            ..
+        })
     ));
     assert!(matches!(
         queue.enqueue(keys.clone(), ints(&[-1, 0], &device)),
-        Err(Error::LabelOutOfRange { row: 0, label: -1, .. })
+        Err(Error::LabelOutOfRange {
+            row: 0,
+            label: -1,
+            ..
+        })
     ));
     assert!(matches!(
         queue.enqueue(Tensor::<2>::ones([2, 5], &device), ints(&[0, 1], &device)),
@@ -221,15 +249,30 @@ fn invalid_queue_inputs_are_errors() {
         queue.enqueue(keys, ints(&[0, 1, 2], &device)),
         Err(Error::Shape { name: "labels", .. })
     ));
-    assert_eq!(to_vec(queue.keys()), before, "a failed enqueue changes nothing");
+    assert_eq!(
+        to_vec(queue.keys()),
+        before,
+        "a failed enqueue changes nothing"
+    );
 
-    let queue = ClassBalancedQueueConfig::new(3, 2, 4).init(&device).unwrap();
+    let queue = ClassBalancedQueueConfig::new(3, 2, 4)
+        .init(&device)
+        .unwrap();
     assert!(matches!(
-        queue.clone().with_state(Tensor::<2>::ones([6, 4], &device), ints(&[0, 2, 1], &device)),
-        Err(Error::InvalidConfig { field: "pointers", .. })
+        queue.clone().with_state(
+            Tensor::<2>::ones([6, 4], &device),
+            ints(&[0, 2, 1], &device)
+        ),
+        Err(Error::InvalidConfig {
+            field: "pointers",
+            ..
+        })
     ));
     assert!(matches!(
-        queue.with_state(Tensor::<2>::ones([5, 4], &device), Tensor::<1, Int>::zeros([3], &device)),
+        queue.with_state(
+            Tensor::<2>::ones([5, 4], &device),
+            Tensor::<1, Int>::zeros([3], &device)
+        ),
         Err(Error::Shape { name: "keys", .. })
     ));
 }
@@ -248,7 +291,10 @@ fn fifo_enqueue_equals_sequential_rule() {
             let (step_rows, step_labels) = random_step(&mut rng, 4, rows, 2);
             let step_labels: Vec<i64> = step_labels.iter().map(|&l| l as i64).collect();
             queue
-                .enqueue(rows_tensor(&step_rows, &device), ints(&step_labels, &device))
+                .enqueue(
+                    rows_tensor(&step_rows, &device),
+                    ints(&step_labels, &device),
+                )
                 .unwrap();
             for (row, &label) in step_rows.iter().zip(&step_labels) {
                 keys[ptr] = row.clone();

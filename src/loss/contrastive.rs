@@ -228,7 +228,10 @@ impl ClassBalancedContrastiveLoss {
         let col_labels = labels.clone().reshape([1, rows]).expand([rows, rows]);
         let not_self = Tensor::<2, Bool>::diag_mask([rows, rows], 0, &device);
         let positive = row_labels.equal(col_labels).bool_and(not_self.clone());
-        let mut batch = embeddings.clone().matmul(embeddings.transpose()).mul_scalar(inv_tau);
+        let mut batch = embeddings
+            .clone()
+            .matmul(embeddings.transpose())
+            .mul_scalar(inv_tau);
         if with_prior {
             let column_prior = log_prior
                 .clone()
@@ -290,12 +293,9 @@ impl ClassBalancedContrastiveLoss {
         }
 
         // log-sum-exp over all parts with one shared, detached row maximum.
-        let row_max = Tensor::cat(
-            parts.iter().map(|p| p.clone().max_dim(1)).collect(),
-            1,
-        )
-        .max_dim(1)
-        .detach(); // [M, 1]
+        let row_max = Tensor::cat(parts.iter().map(|p| p.clone().max_dim(1)).collect(), 1)
+            .max_dim(1)
+            .detach(); // [M, 1]
         let sum_exp = parts
             .into_iter()
             .map(|p| {

@@ -320,9 +320,9 @@ impl ResComLoss {
                 labels.clone(),
             ),
         };
-        let contrastive = self
-            .contrastive
-            .weighted_mean_unchecked(normalized, labels, Some(&mined));
+        let contrastive =
+            self.contrastive
+                .weighted_mean_unchecked(normalized, labels, Some(&mined));
         let total = classification.clone() + contrastive.clone().mul_scalar(self.contrast_weight);
         ResComOutput {
             total,

@@ -26,7 +26,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::config("path", format!("{} names no file", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -66,7 +70,12 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let meta = serde_json::to_vec(&self.meta)?;
         let mut out = Vec::with_capacity(
-            64 + meta.len() + self.sections.iter().map(|(n, b)| n.len() + b.len() + 16).sum::<usize>(),
+            64 + meta.len()
+                + self
+                    .sections
+                    .iter()
+                    .map(|(n, b)| n.len() + b.len() + 16)
+                    .sum::<usize>(),
         );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -90,7 +99,9 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| corrupt("header"))?);
         if version != VERSION {
-            return Err(corrupt(&format!("unsupported checkpoint version {version}")));
+            return Err(corrupt(&format!(
+                "unsupported checkpoint version {version}"
+            )));
         }
         let count = u32::from_le_bytes(bytes[12..16].try_into().map_err(|_| corrupt("header"))?);
         let mut cursor = &bytes[16..];

@@ -109,8 +109,13 @@ impl Accuracy {
         if rows == 0 {
             return Ok(());
         }
-        let k = classes.min(5);
-        let top: Tensor<2, Int> = logits.argtopk(k, 1);
+        // Burn's `argtopk` needs k < C; with at most 5 classes every label is in the top 5.
+        let k = if classes > 5 { 5 } else { 1 };
+        let top: Tensor<2, Int> = if k == 1 {
+            logits.argmax(1)
+        } else {
+            logits.argtopk(k, 1)
+        };
         let top = top
             .try_into_vec_as::<i64>()
             .map_err(|e| Error::DeviceRead {
@@ -123,7 +128,7 @@ impl Accuracy {
             if row[0] == label {
                 self.correct_top1[c] += 1;
             }
-            if row.contains(&label) {
+            if classes <= 5 || row.contains(&label) {
                 self.correct_top5[c] += 1;
             }
         }
@@ -185,7 +190,10 @@ mod tests {
         let mut acc = Accuracy::new(6);
         // Row 0: label 5 ranked 2nd (top-5 hit, top-1 miss); row 1: label 0 ranked last.
         let logits = Tensor::<2>::from_floats(
-            [[6.0, 1.0, 2.0, 3.0, 4.0, 5.5], [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]],
+            [
+                [6.0, 1.0, 2.0, 3.0, 4.0, 5.5],
+                [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+            ],
             &device,
         );
         acc.update(logits, &[5, 0]).unwrap();
@@ -194,7 +202,10 @@ mod tests {
         assert_eq!(r.per_class[5], Some(0.0));
         assert_eq!(r.per_class[1], None);
         assert_eq!(r.images, 2);
-        assert!(acc.update(Tensor::<2>::zeros([1, 6], &device), &[6]).is_err());
+        assert!(
+            acc.update(Tensor::<2>::zeros([1, 6], &device), &[6])
+                .is_err()
+        );
         assert!(acc.report(&[1, 2]).is_err());
     }
 }

@@ -5,8 +5,13 @@ pub mod checkpoint;
 pub mod metrics;
 pub mod report;
 pub mod schedule;
+pub mod trainer;
 
 pub use checkpoint::{Checkpoint, write_atomic};
 pub use metrics::{Accuracy, EvalReport, ShotGroup};
 pub use report::{EpochRecord, plot_curves, plot_per_class, write_history};
 pub use schedule::LrSchedule;
+pub use trainer::{
+    Batch, EvalData, LossSettings, Method, Network, Parts, Progress, Silent, Summary, TrainConfig,
+    TrainData, Trainer, evaluate,
+};

@@ -86,7 +86,12 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
         let (left, right) = root.split_horizontally(480);
         let epochs = history.len().max(1) as f64;
 
-        let max_loss = history.iter().map(|r| r.loss).fold(0.0f64, f64::max).max(1e-6) * 1.05;
+        let max_loss = history
+            .iter()
+            .map(|r| r.loss)
+            .fold(0.0f64, f64::max)
+            .max(1e-6)
+            * 1.05;
         let mut chart = ChartBuilder::on(&left)
             .caption("training loss", ("sans-serif", 18))
             .margin(10)
@@ -175,7 +180,11 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
 
 /// Per-class test accuracy against the class's training count (log scale), coloured by
 /// shot group, as SVG.
-pub fn plot_per_class(path: &Path, train_counts: &[usize], per_class: &[Option<f64>]) -> Result<()> {
+pub fn plot_per_class(
+    path: &Path,
+    train_counts: &[usize],
+    per_class: &[Option<f64>],
+) -> Result<()> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 420)).into_drawing_area();
@@ -209,7 +218,11 @@ pub fn plot_per_class(path: &Path, train_counts: &[usize], per_class: &[Option<f
                 continue;
             }
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 4, color.filled())),
+                )
                 .map_err(|e| plot_error(path, e))?
                 .label(format!("{group:?}").to_lowercase())
                 .legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));

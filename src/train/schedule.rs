@@ -109,13 +109,18 @@ impl LrSchedule {
         if lr.is_finite() && lr > 0.0 {
             Ok(())
         } else {
-            Err(Error::config("lr", format!("must be finite and > 0, got {lr}")))
+            Err(Error::config(
+                "lr",
+                format!("must be finite and > 0, got {lr}"),
+            ))
         }
     }
 
     /// The rate of epoch `epoch` (0-based).
     pub fn lr(&self, epoch: usize) -> f64 {
-        let warm = |lr: f64, warmup: usize| (epoch < warmup).then(|| lr * (epoch + 1) as f64 / warmup as f64);
+        let warm = |lr: f64, warmup: usize| {
+            (epoch < warmup).then(|| lr * (epoch + 1) as f64 / warmup as f64)
+        };
         match self {
             LrSchedule::Constant { lr } => *lr,
             LrSchedule::WarmupMultiStep {
