@@ -1,1 +1,105 @@
-//! placeholder: being written
+//! The ResCom head on a backbone feature: a projection MLP for the contrastive branch and a
+//! linear classifier.
+//!
+//! Projection: `Linear(F, hidden) -> BatchNorm -> ReLU -> Linear(hidden, D)`; classifier:
+//! `Linear(F, C)`. The recipes use `64 -> 64 -> 32` on CIFAR ResNets and
+//! `2048 -> 2048 -> 128` on ResNet-50. Weights are Kaiming-normal (fan-in, gain `sqrt(2)`).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Configuration of a [`ResComHead`].
+#[derive(Config, Debug)]
+pub struct ResComHeadConfig {
+    /// Backbone feature dimension `F`.
+    pub feature_dim: usize,
+    /// Number of classes `C`.
+    pub num_classes: usize,
+    /// Hidden width of the projection MLP.
+    pub hidden_dim: usize,
+    /// Projection dimension `D`.
+    pub projection_dim: usize,
+}
+
+fn linear(input: usize, output: usize, device: &Device) -> Linear {
+    LinearConfig::new(input, output)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: std::f64::consts::SQRT_2,
+            fan_out_only: false,
+        })
+        .init(device)
+}
+
+impl ResComHeadConfig {
+    /// Builds the head; every dimension must be at least 1.
+    pub fn init(&self, device: &Device) -> Result<ResComHead> {
+        for (field, v) in [
+            ("feature_dim", self.feature_dim),
+            ("num_classes", self.num_classes),
+            ("hidden_dim", self.hidden_dim),
+            ("projection_dim", self.projection_dim),
+        ] {
+            if v == 0 {
+                return Err(Error::config(field, "must be at least 1"));
+            }
+        }
+        Ok(ResComHead {
+            hidden: linear(self.feature_dim, self.hidden_dim, device),
+            norm: BatchNormConfig::new(self.hidden_dim).init(device),
+            relu: Relu::new(),
+            projection: linear(self.hidden_dim, self.projection_dim, device),
+            classifier: linear(self.feature_dim, self.num_classes, device),
+        })
+    }
+}
+
+/// Projection MLP and linear classifier.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use rescom::head::ResComHeadConfig;
+///
+/// let device = Device::flex();
+/// let head = ResComHeadConfig::new(64, 10, 64, 32).init(&device)?;
+/// let (logits, projections) = head.forward(Tensor::<2>::ones([4, 64], &device));
+/// assert_eq!((logits.dims(), projections.dims()), ([4, 10], [4, 32]));
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct ResComHead {
+    hidden: Linear,
+    norm: BatchNorm,
+    relu: Relu,
+    projection: Linear,
+    classifier: Linear,
+}
+
+impl ResComHead {
+    /// Logits and (unnormalised) projections.
+    ///
+    /// # Shapes
+    /// - `features`: `[B, F]`
+    /// - output: logits `[B, C]`, projections `[B, D]`
+    pub fn forward(&self, features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let hidden = self
+            .relu
+            .forward(self.norm.forward(self.hidden.forward(features.clone())));
+        (
+            self.classifier.forward(features),
+            self.projection.forward(hidden),
+        )
+    }
+
+    /// Logits only.
+    ///
+    /// # Shapes
+    /// - `features`: `[B, F]`
+    /// - output: `[B, C]`
+    pub fn logits(&self, features: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(features)
+    }
+}

@@ -499,15 +499,17 @@ impl<M: Network> Trainer<M> {
         let batches = train.epoch(epoch)?;
         for (step, batch) in batches.enumerate() {
             let batch = batch?;
-            let (logits, projections) = self.model.forward_train(batch.images);
-            let (total, classification, contrastive) = match &mut self.objective {
+            let (logits, total, classification, contrastive) = match &mut self.objective {
                 Objective::Rescom(loss) => {
+                    let (logits, projections) = self.model.forward_train(batch.images);
                     let out = loss.forward(projections, logits.clone(), batch.labels.clone())?;
-                    (out.total, out.classification, Some(out.contrastive))
+                    (logits, out.total, out.classification, Some(out.contrastive))
                 }
                 Objective::Classifier(loss) => {
+                    // The baselines train the backbone and classifier only.
+                    let logits = self.model.forward_logits(batch.images);
                     let value = loss.forward(logits.clone(), batch.labels.clone())?;
-                    (value.clone(), value, None)
+                    (logits, value.clone(), value, None)
                 }
             };
             let hits = logits
