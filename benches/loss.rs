@@ -10,8 +10,8 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "support/allocator.rs"]
+mod allocator;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rescom::{ClassBalancedQueueConfig, HardPairMinerConfig, ResComLossConfig, Rng, l2_normalize};
 
@@ -102,6 +102,7 @@ fn config(case: &Case) -> ResComLossConfig {
 }
 
 fn bench_loss(c: &mut Criterion) {
+    allocator::keep_freed_memory();
     let device = Device::flex().autodiff();
     let mut group = c.benchmark_group("loss");
     group.sample_size(30);
@@ -128,6 +129,7 @@ fn bench_loss(c: &mut Criterion) {
 }
 
 fn bench_enqueue(c: &mut Criterion) {
+    allocator::keep_freed_memory();
     let device = Device::flex();
     let mut group = c.benchmark_group("enqueue");
     for case in &CASES {
@@ -151,6 +153,7 @@ fn bench_enqueue(c: &mut Criterion) {
 }
 
 fn bench_mining(c: &mut Criterion) {
+    allocator::keep_freed_memory();
     let device = Device::flex();
     let mut group = c.benchmark_group("mining");
     for case in &CASES {

@@ -1,0 +1,172 @@
+//! Labelled image collections.
+
+use std::sync::Arc;
+
+use crate::data::image::Image;
+use crate::error::{Error, Result};
+
+/// A labelled image collection read by index.
+pub trait Dataset: Send + Sync {
+    /// Number of images.
+    fn len(&self) -> usize;
+    /// Whether the collection is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Number of classes; every label lies in `0..num_classes()`.
+    fn num_classes(&self) -> usize;
+    /// Label of image `index` (no decoding).
+    fn label(&self, index: usize) -> usize;
+    /// Image `index` (decoded on demand for file-backed datasets).
+    fn image(&self, index: usize) -> Result<Image>;
+
+    /// Every label, in index order.
+    fn labels(&self) -> Vec<usize> {
+        (0..self.len()).map(|i| self.label(i)).collect()
+    }
+
+    /// Images per class.
+    fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.num_classes()];
+        for i in 0..self.len() {
+            counts[self.label(i)] += 1;
+        }
+        counts
+    }
+}
+
+/// Equally sized images held in one contiguous buffer (CIFAR, MNIST-like data).
+#[derive(Debug, Clone)]
+pub struct InMemoryDataset {
+    channels: usize,
+    height: usize,
+    width: usize,
+    pixels: Vec<u8>,
+    labels: Vec<usize>,
+    num_classes: usize,
+}
+
+impl InMemoryDataset {
+    /// A dataset of `labels.len()` CHW images of `channels x height x width` stored back to
+    /// back in `pixels`; errors on a size mismatch or a label `>= num_classes`.
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        pixels: Vec<u8>,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self> {
+        let size = channels * height * width;
+        if size == 0 || pixels.len() != size * labels.len() {
+            return Err(Error::InvalidDataset(format!(
+                "{} labels of {channels}x{height}x{width} images need {} bytes, got {}",
+                labels.len(),
+                size * labels.len(),
+                pixels.len()
+            )));
+        }
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, l)| **l >= num_classes) {
+            return Err(Error::InvalidDataset(format!(
+                "label {l} of image {i} is out of range for {num_classes} classes"
+            )));
+        }
+        Ok(Self {
+            channels,
+            height,
+            width,
+            pixels,
+            labels,
+            num_classes,
+        })
+    }
+
+    /// Image shape `(channels, height, width)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+
+    /// The raw CHW bytes of image `index`.
+    pub fn raw(&self, index: usize) -> &[u8] {
+        let size = self.channels * self.height * self.width;
+        &self.pixels[index * size..(index + 1) * size]
+    }
+}
+
+impl Dataset for InMemoryDataset {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.labels[index]
+    }
+
+    fn image(&self, index: usize) -> Result<Image> {
+        if index >= self.len() {
+            return Err(Error::InvalidDataset(format!(
+                "index {index} out of range for {} images",
+                self.len()
+            )));
+        }
+        Image::new(
+            self.channels,
+            self.height,
+            self.width,
+            self.raw(index).to_vec(),
+        )
+    }
+}
+
+/// A view of a dataset restricted to some indices (e.g. a long-tailed subsample).
+#[derive(Clone)]
+pub struct Subset {
+    inner: Arc<dyn Dataset>,
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// The images `indices` of `inner`, in that order; errors on an index out of range.
+    pub fn new(inner: Arc<dyn Dataset>, indices: Vec<usize>) -> Result<Self> {
+        if let Some(&i) = indices.iter().find(|&&i| i >= inner.len()) {
+            return Err(Error::InvalidDataset(format!(
+                "subset index {i} out of range for {} images",
+                inner.len()
+            )));
+        }
+        Ok(Self { inner, indices })
+    }
+
+    /// Indices into the underlying dataset.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+}
+
+impl Dataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.inner.label(self.indices[index])
+    }
+
+    fn image(&self, index: usize) -> Result<Image> {
+        let i = *self.indices.get(index).ok_or_else(|| {
+            Error::InvalidDataset(format!(
+                "index {index} out of range for {} images",
+                self.len()
+            ))
+        })?;
+        self.inner.image(i)
+    }
+}

