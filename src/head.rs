@@ -3,12 +3,17 @@
 //!
 //! Projection: `Linear(F, hidden) -> BatchNorm -> ReLU -> Linear(hidden, D)`; classifier:
 //! `Linear(F, C)`. The recipes use `64 -> 64 -> 32` on CIFAR ResNets and
-//! `2048 -> 2048 -> 128` on ResNet-50. Weights are Kaiming-normal (fan-in, gain `sqrt(2)`).
+//! `2048 -> 2048 -> 128` on ResNet-50. Weights are Kaiming-normal (fan-in, gain `sqrt(2)`),
+//! biases uniform in `+-1 / sqrt(fan_in)` (PyTorch's default for `nn.Linear` biases).
+//!
+//! The batch normalisation acts on `[B, hidden]` directly, one mean and variance per feature
+//! over the batch (PyTorch's `BatchNorm1d`): Burn's `BatchNorm` accepts any `[B, C, ...]`
+//! input of rank 2 or more.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -25,17 +30,29 @@ pub struct ResComHeadConfig {
     pub projection_dim: usize,
 }
 
+/// `Linear(input, output)`: Kaiming-normal weight (fan-in, gain `sqrt(2)`), bias uniform in
+/// `+-1 / sqrt(input)`.
 fn linear(input: usize, output: usize, device: &Device) -> Linear {
-    LinearConfig::new(input, output)
+    let mut layer = LinearConfig::new(input, output)
         .with_initializer(Initializer::KaimingNormal {
             gain: std::f64::consts::SQRT_2,
             fan_out_only: false,
         })
-        .init(device)
+        .init(device);
+    let bound = 1.0 / (input as f64).sqrt();
+    layer.bias = Some(Param::from_tensor(Tensor::random(
+        [output],
+        Distribution::Uniform(-bound, bound),
+        device,
+    )));
+    layer
 }
 
 impl ResComHeadConfig {
-    /// Builds the head; every dimension must be at least 1.
+    /// Builds the head.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if a dimension is zero.
     pub fn init(&self, device: &Device) -> Result<ResComHead> {
         for (field, v) in [
             ("feature_dim", self.feature_dim),
@@ -79,7 +96,23 @@ pub struct ResComHead {
 }
 
 impl ResComHead {
-    /// Logits and (unnormalised) projections.
+    /// Backbone feature dimension `F` the head expects.
+    pub fn feature_dim(&self) -> usize {
+        self.classifier.weight.lazy_shape().dims::<2>()[0]
+    }
+
+    /// Number of classes `C`.
+    pub fn num_classes(&self) -> usize {
+        self.classifier.weight.lazy_shape().dims::<2>()[1]
+    }
+
+    /// Projection dimension `D`.
+    pub fn projection_dim(&self) -> usize {
+        self.projection.weight.lazy_shape().dims::<2>()[1]
+    }
+
+    /// Logits and (unnormalised) projections. On an autodiff device the batch normalisation
+    /// uses batch statistics (needs `B >= 2` to be meaningful) and updates its running ones.
     ///
     /// # Shapes
     /// - `features`: `[B, F]`

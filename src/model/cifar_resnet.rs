@@ -41,13 +41,17 @@ pub struct CifarResNetConfig {
     #[config(default = 3)]
     pub in_channels: usize,
     /// Channels of the first stage `w` (16 in the paper); the feature has `4w` dimensions.
+    /// Must be even.
     #[config(default = 16)]
     pub width: usize,
 }
 
 impl CifarResNetConfig {
-    /// Builds the network; errors unless `depth = 6n + 2` with `n >= 1`, and the width is a
-    /// positive multiple of 4 (so option-A padding is symmetric).
+    /// Builds the network.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] unless `depth = 6n + 2` with `n >= 1`, `width` is positive and
+    /// even (so the option-A zero padding is symmetric), and `in_channels` is positive.
     pub fn init(&self, device: &Device) -> Result<CifarResNet> {
         if self.depth < 8 || (self.depth - 2) % 6 != 0 {
             return Err(Error::config(
@@ -58,14 +62,14 @@ impl CifarResNetConfig {
                 ),
             ));
         }
-        if self.width == 0 || self.width % 4 != 0 || self.in_channels == 0 {
+        if self.width == 0 || self.width % 2 != 0 {
             return Err(Error::config(
-                "width/in_channels",
-                format!(
-                    "width must be a positive multiple of 4 and in_channels positive, got {} and {}",
-                    self.width, self.in_channels
-                ),
+                "width",
+                format!("must be positive and even, got {}", self.width),
             ));
+        }
+        if self.in_channels == 0 {
+            return Err(Error::config("in_channels", "must be at least 1"));
         }
         let n = (self.depth - 2) / 6;
         let w = self.width;
@@ -114,9 +118,11 @@ impl BasicBlock {
         }
     }
 
+    /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
+    ///
     /// # Shapes
     /// - `x`: `[B, C_in, H, W]`
-    /// - output: `[B, planes, H / stride, W / stride]`
+    /// - output: `[B, planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = self
             .relu
@@ -168,6 +174,13 @@ impl CifarResNet {
         self.feature_dim
     }
 
+    /// Channels of the input images.
+    pub fn in_channels(&self) -> usize {
+        self.stem.weight.lazy_shape().dims::<4>()[1]
+    }
+
+    /// Pooled features. Any spatial size works; each stride-2 stage maps `H` to `ceil(H / 2)`.
+    ///
     /// # Shapes
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 4w]`

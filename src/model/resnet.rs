@@ -71,6 +71,9 @@ impl ResNetConfig {
     }
 
     /// Builds the network.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `groups`, `width_per_group` or `in_channels` is zero.
     pub fn init(&self, device: &Device) -> Result<ResNet> {
         if self.groups == 0 || self.width_per_group == 0 || self.in_channels == 0 {
             return Err(Error::config(
@@ -145,9 +148,12 @@ impl Bottleneck {
         }
     }
 
+    /// `relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x))`, the shortcut
+    /// being the identity or `bn(conv1x1(x))`.
+    ///
     /// # Shapes
     /// - `x`: `[B, C_in, H, W]`
-    /// - output: `[B, 4 * planes, H / stride, W / stride]`
+    /// - output: `[B, 4 * planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = self
             .relu
@@ -192,6 +198,14 @@ impl ResNet {
         self.feature_dim
     }
 
+    /// Channels of the input images.
+    pub fn in_channels(&self) -> usize {
+        self.stem.weight.lazy_shape().dims::<4>()[1]
+    }
+
+    /// Pooled features. Any spatial size works (the network downsamples by 32: a 224x224 image
+    /// ends in a 7x7 map, a 64x64 one in 2x2).
+    ///
     /// # Shapes
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 2048]`
