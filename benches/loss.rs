@@ -12,6 +12,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 #[path = "support/allocator.rs"]
 mod allocator;
+#[path = "support/device.rs"]
+mod device;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rescom::{ClassBalancedQueueConfig, HardPairMinerConfig, ResComLossConfig, Rng, l2_normalize};
 
@@ -103,7 +105,7 @@ fn config(case: &Case) -> ResComLossConfig {
 
 fn bench_loss(c: &mut Criterion) {
     allocator::keep_freed_memory();
-    let device = Device::flex().autodiff();
+    let device = device::bench_device().autodiff();
     let mut group = c.benchmark_group("loss");
     group.sample_size(30);
     for case in &CASES {
@@ -130,7 +132,7 @@ fn bench_loss(c: &mut Criterion) {
 
 fn bench_enqueue(c: &mut Criterion) {
     allocator::keep_freed_memory();
-    let device = Device::flex();
+    let device = device::bench_device();
     let mut group = c.benchmark_group("enqueue");
     for case in &CASES {
         let mut queue = ClassBalancedQueueConfig::new(case.classes, case.per_class, case.dim)
@@ -154,7 +156,7 @@ fn bench_enqueue(c: &mut Criterion) {
 
 fn bench_mining(c: &mut Criterion) {
     allocator::keep_freed_memory();
-    let device = Device::flex();
+    let device = device::bench_device();
     let mut group = c.benchmark_group("mining");
     for case in &CASES {
         let queue = ClassBalancedQueueConfig::new(case.classes, case.per_class, case.dim)

@@ -17,6 +17,8 @@ use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
 mod allocator;
+#[path = "support/device.rs"]
+mod device;
 
 const IMAGES: usize = 128;
 const CLASSES: usize = 100;
@@ -51,7 +53,7 @@ fn sgd() -> burn::optim::ModuleOptimizer {
 
 fn bench_train_step(c: &mut Criterion) {
     allocator::keep_freed_memory();
-    let device = Device::flex().autodiff();
+    let device = device::bench_device().autodiff();
     device.seed(0);
     let (images, labels) = batch(&device);
     let mut group = c.benchmark_group("train_step");

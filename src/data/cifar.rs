@@ -86,7 +86,7 @@ pub fn parse_records(
         path: path.to_path_buf(),
         reason,
     };
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(corrupt(format!(
             "{} bytes is not a whole number of {record}-byte records",
             bytes.len()

@@ -53,7 +53,7 @@ impl CifarResNetConfig {
     /// [`Error::InvalidConfig`] unless `depth = 6n + 2` with `n >= 1`, `width` is positive and
     /// even (so the option-A zero padding is symmetric), and `in_channels` is positive.
     pub fn init(&self, device: &Device) -> Result<CifarResNet> {
-        if self.depth < 8 || (self.depth - 2) % 6 != 0 {
+        if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(Error::config(
                 "depth",
                 format!(
@@ -62,7 +62,7 @@ impl CifarResNetConfig {
                 ),
             ));
         }
-        if self.width == 0 || self.width % 2 != 0 {
+        if self.width == 0 || !self.width.is_multiple_of(2) {
             return Err(Error::config(
                 "width",
                 format!("must be positive and even, got {}", self.width),

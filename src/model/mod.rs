@@ -97,7 +97,7 @@ impl FromStr for Architecture {
                 .or_else(|| s.strip_prefix("resnet"))
                 .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|d| d.parse::<usize>().ok())
-                .filter(|&d| d >= 8 && (d - 2) % 6 == 0)
+                .filter(|&d| d >= 8 && (d - 2).is_multiple_of(6))
                 .map(Architecture::CifarResNet)
                 .ok_or_else(|| {
                     Error::config(
@@ -408,6 +408,17 @@ impl ResComModel {
     /// zero height or width.
     pub fn check_input(&self, dims: [usize; 4]) -> Result<()> {
         self.backbone.check_input(dims)
+    }
+
+    /// Folds pending batch-norm running-statistic updates into the stored statistics.
+    ///
+    /// Burn's running statistics lag by one update: after a training forward pass the newest
+    /// values sit in a per-thread buffer, and a record taken then ([`Module::into_record`],
+    /// [`Module::save_file`]) stores the previous ones. Call this before saving; a clone shares
+    /// the statistics, so it is synchronised too. ([`Module::valid`] synchronises as well.)
+    pub fn sync_running_stats(&self) {
+        // `valid` merges every pending update into the shared state; its result is not needed.
+        let _ = self.valid();
     }
 }
 

@@ -148,8 +148,8 @@ impl Accuracy {
         let fraction = |num: usize, den: usize| (den > 0).then(|| num as f64 / den as f64);
         let group = |g: ShotGroup| {
             let (mut num, mut den) = (0, 0);
-            for c in 0..self.seen.len() {
-                if ShotGroup::of(train_counts[c]) == g {
+            for (c, &count) in train_counts.iter().enumerate() {
+                if ShotGroup::of(count) == g {
                     num += self.correct_top1[c];
                     den += self.seen[c];
                 }

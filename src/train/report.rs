@@ -77,6 +77,9 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("plot: {e}")))
 }
 
+/// A named, coloured curve: how to read its value from a record.
+type Series<T> = (&'static str, RGBColor, fn(&T) -> Option<f64>);
+
 /// Training curves: loss (left) and test top-1 (right) against the epoch, as SVG.
 pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
     let mut svg = String::new();
@@ -104,10 +107,10 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             .x_desc("epoch")
             .draw()
             .map_err(|e| plot_error(path, e))?;
-        let series: [(&str, RGBColor, Box<dyn Fn(&EpochRecord) -> Option<f64>>); 3] = [
-            ("total", BLUE, Box::new(|r| Some(r.loss))),
-            ("classification", RED, Box::new(|r| Some(r.classification))),
-            ("contrastive", GREEN, Box::new(|r| r.contrastive)),
+        let series: [Series<EpochRecord>; 3] = [
+            ("total", BLUE, |r| Some(r.loss)),
+            ("classification", RED, |r| Some(r.classification)),
+            ("contrastive", GREEN, |r| r.contrastive),
         ];
         for (name, color, value) in series {
             let points: Vec<(f64, f64)> = history
@@ -142,7 +145,7 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             .x_desc("epoch")
             .draw()
             .map_err(|e| plot_error(path, e))?;
-        let groups: [(&str, RGBColor, fn(&EvalReport) -> Option<f64>); 4] = [
+        let groups: [Series<EvalReport>; 4] = [
             ("all", BLACK, |e| Some(e.top1)),
             ("many", BLUE, |e| e.many),
             ("medium", MAGENTA, |e| e.medium),

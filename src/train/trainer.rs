@@ -293,7 +293,7 @@ struct State {
 /// The objective of a run.
 enum Objective {
     Rescom(Box<ResComLoss>),
-    Classifier(BalancedSoftmaxLoss),
+    Classifier(Box<BalancedSoftmaxLoss>),
 }
 
 /// A training run in progress.
@@ -324,13 +324,16 @@ impl<M: Network> Trainer<M> {
             Method::Rescom => {
                 Objective::Rescom(Box::new(config.rescom_loss(train_counts).init(device)?))
             }
-            Method::BalancedSoftmax => Objective::Classifier(
+            Method::BalancedSoftmax => Objective::Classifier(Box::new(
                 BalancedSoftmaxLossConfig::new(train_counts.to_vec()).init(device)?,
-            ),
+            )),
             Method::CrossEntropy => {
                 // Validates the histogram like the other methods.
                 crate::stats::ClassStats::new(train_counts)?;
-                Objective::Classifier(BalancedSoftmaxLoss::unshifted(train_counts.len(), device))
+                Objective::Classifier(Box::new(BalancedSoftmaxLoss::unshifted(
+                    train_counts.len(),
+                    device,
+                )))
             }
         };
         let optimizer = SgdConfig::new()
@@ -473,7 +476,7 @@ impl<M: Network> Trainer<M> {
             let epoch = self.state.epochs_done;
             let mut record = self.train_epoch(epoch, train, progress)?;
             let last = epoch + 1 == self.config().epochs;
-            if last || (epoch + 1) % self.config().eval_every.max(1) == 0 {
+            if last || (epoch + 1).is_multiple_of(self.config().eval_every.max(1)) {
                 record.eval = Some(self.evaluate(test, epoch, progress)?);
             }
             self.state.history.push(record);

@@ -1,0 +1,224 @@
+//! Time of one training step of the network alone: CIFAR ResNet-32 with the ResCom head
+//! (64 -> 64 -> BN -> ReLU -> 32, 100 classes) on 256 rows of 3x32x32 (128 images, two views),
+//! forward, cross-entropy on the logits plus a small penalty on the projections (so the
+//! projection MLP takes part), backward and an SGD step (momentum 0.9, weight decay 5e-4).
+//!
+//! ```text
+//! cargo bench --bench model_step                      # flex, 5 steps after one warm-up
+//! cargo bench --bench model_step -- --steps 10
+//! cargo bench --bench model_step -- --ndarray 1       # also ndarray (~80 s a step)
+//! cargo bench --bench model_step -- --ops             # single layers of the network
+//! ```
+//!
+//! Each step is split into forward, backward and optimiser time; `--ops` times the layers the
+//! network is made of at the shapes of its three stages.
+
+use std::time::{Duration, Instant};
+
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNormConfig, PaddingConfig2d};
+use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
+use rescom::model::{ResComModel, ResComModelConfig};
+use rescom::{BalancedSoftmaxLossConfig, Rng};
+
+#[path = "support/allocator.rs"]
+mod allocator;
+
+const ROWS: usize = 256;
+const CLASSES: usize = 100;
+
+fn sgd() -> burn::optim::ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init()
+}
+
+#[derive(Default, Clone, Copy)]
+struct Split {
+    forward: Duration,
+    backward: Duration,
+    optimiser: Duration,
+}
+
+impl Split {
+    fn total(&self) -> Duration {
+        self.forward + self.backward + self.optimiser
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Runs `warmup + steps` training steps and prints the time of each measured one.
+fn train_steps(name: &str, device: &Device, warmup: usize, steps: usize) {
+    device.seed(0);
+    let mut rng = Rng::new(5);
+    let labels: Vec<i64> = (0..ROWS).map(|_| rng.index(CLASSES) as i64).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
+    let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let mut model: ResComModel =
+        match ResComModelConfig::new("resnet32".into(), CLASSES).init(device) {
+            Ok(model) => model,
+            Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
+        };
+    let loss_fn = match BalancedSoftmaxLossConfig::new(vec![1; CLASSES]).init(device) {
+        Ok(loss) => loss,
+        Err(e) => panic!("uniform counts are valid: {e}"),
+    };
+    let mut optimiser = sgd();
+    let mut splits = Vec::new();
+    for step in 0..warmup + steps {
+        let start = Instant::now();
+        let out = model.forward(images.clone());
+        let ce = match loss_fn.forward(out.logits, labels.clone()) {
+            Ok(loss) => loss,
+            Err(e) => panic!("valid inputs: {e}"),
+        };
+        let loss = ce + out.projections.powi_scalar(2).mean().mul_scalar(1e-3);
+        sync(device);
+        let forward = start.elapsed();
+        let start = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        sync(device);
+        let backward = start.elapsed();
+        let start = Instant::now();
+        model = optimiser.step(0.1, model, grads);
+        sync(device);
+        let optimiser_time = start.elapsed();
+        let split = Split {
+            forward,
+            backward,
+            optimiser: optimiser_time,
+        };
+        println!(
+            "{name} step {step}{}: {:8.1} ms (forward {:7.1}, backward {:7.1}, optimiser {:6.1})",
+            if step < warmup { " (warm-up)" } else { "" },
+            ms(split.total()),
+            ms(forward),
+            ms(backward),
+            ms(optimiser_time)
+        );
+        if step >= warmup {
+            splits.push(split);
+        }
+    }
+    if !splits.is_empty() {
+        let n = splits.len() as u32;
+        let mut sorted: Vec<Duration> = splits.iter().map(Split::total).collect();
+        sorted.sort();
+        let mean = |f: fn(&Split) -> Duration| ms(splits.iter().map(f).sum::<Duration>() / n);
+        println!(
+            "{name}: {} steps, mean {:.1} ms, median {:.1} ms (forward {:.1}, backward {:.1}, \
+             optimiser {:.1}); {:.0} images/s",
+            n,
+            mean(Split::total),
+            ms(sorted[sorted.len() / 2]),
+            mean(|s| s.forward),
+            mean(|s| s.backward),
+            mean(|s| s.optimiser),
+            ROWS as f64 / (mean(Split::total) / 1e3)
+        );
+    }
+}
+
+fn sync(device: &Device) {
+    if let Err(e) = device.sync() {
+        panic!("device sync failed: {e:?}");
+    }
+}
+
+/// Median of `reps` runs of `f` (after one warm-up run).
+fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}
+
+/// The layers of a ResNet-32 step one by one, at the shapes of the three stages (forward, and
+/// forward + backward on an autodiff device).
+fn ops(device: &Device) {
+    let reps = 5;
+    println!("layer timings at {ROWS} rows, median of {reps} (ms): forward | forward+backward");
+    for (channels, size) in [(16, 32), (32, 16), (64, 8)] {
+        let conv = Conv2dConfig::new([channels, channels], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(false)
+            .init(device);
+        let norm = BatchNormConfig::new(channels).init(device);
+        let x = Tensor::<4>::random(
+            [ROWS, channels, size, size],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        )
+        .require_grad();
+        let fwd = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            time(reps, || {
+                let _ = f(x.clone()).into_data();
+            })
+        };
+        let both = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            time(reps, || {
+                let grads = f(x.clone()).sum().backward();
+                let _ = x.grad(&grads).map(Tensor::into_data);
+            })
+        };
+        let conv_f = |t: Tensor<4>| conv.forward(t);
+        let norm_f = |t: Tensor<4>| norm.forward(t);
+        let relu_f = |t: Tensor<4>| burn::tensor::activation::relu(t);
+        let add_f = |t: Tensor<4>| t.clone() + t;
+        let shortcut_f = |t: Tensor<4>| {
+            let t = t.slice(s![.., .., ..;2, ..;2]);
+            let [b, c, h, w] = t.dims();
+            let zeros = Tensor::<4>::zeros([b, c / 2, h, w], (&t.device(), t.dtype()));
+            Tensor::cat(vec![zeros.clone(), t, zeros], 1)
+        };
+        println!("stage {channels} channels, {size}x{size}:");
+        for (label, f) in [
+            ("conv3x3", &conv_f as &dyn Fn(Tensor<4>) -> Tensor<4>),
+            ("batch norm (train)", &norm_f),
+            ("relu", &relu_f),
+            ("residual add", &add_f),
+            ("option-A shortcut", &shortcut_f),
+        ] {
+            println!("  {label:<20} {:8.2} | {:8.2}", fwd(f), both(f));
+        }
+    }
+}
+
+fn main() {
+    allocator::keep_freed_memory();
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<usize>().ok())
+    };
+    if args.iter().any(|a| a == "--ops") {
+        ops(&Device::flex().autodiff());
+        return;
+    }
+    train_steps(
+        "flex",
+        &Device::flex().autodiff(),
+        1,
+        value("--steps").unwrap_or(5),
+    );
+    if let Some(steps) = value("--ndarray") {
+        #[allow(deprecated)]
+        let device = Device::ndarray().autodiff();
+        train_steps("ndarray", &device, 0, steps);
+    }
+}
