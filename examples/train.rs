@@ -382,7 +382,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         (true, true, _) => ("resnet50", 400, 256, 0.06, Schedule::Cosine),
         (true, false, _) => ("resnet32", 400, 128, 0.1, Schedule::Multistep),
         (false, true, _) => ("resnet50", 90, 256, 0.06, Schedule::Cosine),
-        (false, false, _) => ("resnet20", 24, 64, 0.1, Schedule::Multistep),
+        (false, false, _) => ("resnet20", 20, 64, 0.1, Schedule::Multistep),
     };
     let arch = args.arch.clone().unwrap_or_else(|| arch.to_string());
     let epochs = args.epochs.unwrap_or(epochs);
