@@ -184,6 +184,16 @@ fn ops(device: &Device) {
             let zeros = Tensor::<4>::zeros([b, c / 2, h, w], (&t.device(), t.dtype()));
             Tensor::cat(vec![zeros.clone(), t, zeros], 1)
         };
+        // An input stored channels-last (`[B, H, W, C]` memory viewed as NCHW).
+        let x_channels_last = Tensor::<4>::random(
+            [ROWS, size, size, channels],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        )
+        .permute([0, 3, 1, 2]);
+        let conv_channels_last = time(reps, || {
+            let _ = conv.forward(x_channels_last.clone()).into_data();
+        });
         println!("stage {channels} channels, {size}x{size}:");
         for (label, f) in [
             ("conv3x3", &conv_f as &dyn Fn(Tensor<4>) -> Tensor<4>),
@@ -194,6 +204,10 @@ fn ops(device: &Device) {
         ] {
             println!("  {label:<20} {:8.2} | {:8.2}", fwd(f), both(f));
         }
+        println!(
+            "  {:<20} {conv_channels_last:8.2} |",
+            "conv3x3 (NHWC input)"
+        );
     }
 }
 

@@ -502,7 +502,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         &mut bars,
         args.stop_after.unwrap_or(usize::MAX),
     )?;
-    print_table(&summary, None);
+    if let Some(summary) = summary {
+        print_table(&summary, None);
+    }
+    if trainer.epochs_done() < trainer.config().epochs {
+        eprintln!(
+            "stopped after {} of {} epochs; continue with --resume",
+            trainer.epochs_done(),
+            trainer.config().epochs
+        );
+    }
     Ok(())
 }
 

@@ -37,8 +37,10 @@
 //! class BasicBlock(nn.Module):  # LDAM-DRW / ResCom resnet_cifar.py, option A
 //!     def __init__(self, inp, planes, stride=1):
 //!         super().__init__()
-//!         self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(planes)
-//!         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(planes)
+//!         self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+//!         self.bn1 = nn.BatchNorm2d(planes)
+//!         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+//!         self.bn2 = nn.BatchNorm2d(planes)
 //!         self.shortcut = nn.Sequential()
 //!         if stride != 1 or inp != planes:
 //!             self.shortcut = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2],
@@ -68,17 +70,17 @@
 //!         f = self.backbone(x)
 //!         return self.classifier(f), self.projection(F.relu(self.norm(self.hidden(f))))
 //! def stats(t):
-//!     t = t.double(); return [t.sum(), (t * t).sum(), t[0, 0], t[-1, -1]]
-//! def run(net, x):
+//!     t = t.double(); return [float(v) for v in (t.sum(), (t * t).sum(), t[0, 0], t[-1, -1])]
+//! def run(net, x):  # training mode, then inference mode
 //!     for mode in [True, False]:
 //!         fill(net); net.train(mode)
-//!         with torch.no_grad(): print(mode, [stats(t) for t in net(x)])
+//!         with torch.no_grad(): out = net(x)
+//!         print(mode, [stats(t) for t in (out if isinstance(out, tuple) else (out,))])
 //! run(Model(ResNetS(3, 3), 64, 64, 32, 10), images([4, 3, 32, 32]))   # logits, projections
-//! run(nn.Sequential(ResNetS(3, 1)), images([2, 1, 28, 28]))
+//! run(ResNetS(3, 1), images([2, 1, 28, 28]))                           # features
 //! for arch in [torchvision.models.resnet50, torchvision.models.resnext50_32x4d]:
-//!     net = arch(); net.fc = nn.Identity(); run(nn.Sequential(net), images([2, 3, 64, 64]))
+//!     net = arch(); net.fc = nn.Identity(); run(net, images([2, 3, 64, 64]))
 //! ```
-//! (`run` on a plain backbone prints its feature statistics.)
 
 mod common;
 

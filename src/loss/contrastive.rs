@@ -302,8 +302,9 @@ impl ClassBalancedContrastiveLoss {
                 let width = p.dims()[1];
                 (p - row_max.clone().expand([rows, width])).exp().sum_dim(1)
             })
-            .reduce(|a, b| a + b)
-            .expect("at least the in-batch part");
+            .fold(Tensor::<2>::zeros([rows, 1], (&device, dtype)), |a, b| {
+                a + b
+            });
         let log_sum_exp = sum_exp.log() + row_max; // [M, 1]
 
         let has_positive = positive_count.clone().greater_elem(0.0);

@@ -456,18 +456,20 @@ impl<M: Network> Trainer<M> {
         test: &mut dyn EvalData,
         progress: &mut dyn Progress,
     ) -> Result<Summary> {
-        self.fit_epochs(train, test, progress, usize::MAX)
+        self.fit_epochs(train, test, progress, usize::MAX)?
+            .ok_or_else(|| Error::config("epochs", "the run ended without an evaluation"))
     }
 
     /// Like [`Trainer::fit`], but stops after at most `max_epochs` more epochs (a planned
-    /// interruption: the run continues later with [`Trainer::resume`]).
+    /// interruption: the run continues later with [`Trainer::resume`]). Returns the summary
+    /// so far, or `None` if no evaluation has run yet.
     pub fn fit_epochs(
         &mut self,
         train: &mut dyn TrainData,
         test: &mut dyn EvalData,
         progress: &mut dyn Progress,
         max_epochs: usize,
-    ) -> Result<Summary> {
+    ) -> Result<Option<Summary>> {
         let stop = self
             .config()
             .epochs
@@ -484,7 +486,11 @@ impl<M: Network> Trainer<M> {
             self.save_checkpoint()?;
             self.write_reports()?;
         }
-        self.summary()
+        if self.state.history.iter().any(|r| r.eval.is_some()) {
+            self.summary().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn train_epoch(
@@ -610,6 +616,10 @@ impl<M: Network> Trainer<M> {
             path: path.clone(),
             reason: format!("{e:?}"),
         };
+        // Batch-norm running statistics lag one update behind in Burn until a synchronising
+        // read; `valid` performs it (and its result is not needed), so the record holds the
+        // statistics of the last step.
+        let _ = self.model.valid();
         let mut sections = vec![(
             "model".to_string(),
             self.model
