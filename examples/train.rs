@@ -536,11 +536,11 @@ fn print_table(summary: &Summary, fresh: Option<&rescom::train::EvalReport>) {
     }
     println!(
         "| last epoch | {} | {} | {} | {} | {} |",
-        pct(Some(summary.top1)),
-        pct(Some(summary.top5)),
-        pct(summary.many),
-        pct(summary.medium),
-        pct(summary.few)
+        pct(Some(summary.last.top1)),
+        pct(Some(summary.last.top5)),
+        pct(summary.last.many),
+        pct(summary.last.medium),
+        pct(summary.last.few)
     );
     let b = &summary.best;
     println!(

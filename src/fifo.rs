@@ -7,10 +7,11 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
+use crate::ops::overwrite_rows;
 
 /// Configuration of a [`FifoQueue`].
 #[derive(Config, Debug)]
@@ -111,7 +112,7 @@ impl FifoQueue {
     /// when a step brings more than `size` rows, only the last `size` survive, as writing them
     /// one by one would leave.
     pub(crate) fn enqueue_unchecked(&mut self, keys: Tensor<2>, labels: Tensor<1, Int>) {
-        let [rows, dim] = keys.dims();
+        let rows = keys.dims()[0];
         if rows == 0 {
             return;
         }
@@ -135,32 +136,14 @@ impl FifoQueue {
             .add(pointer.clone().expand([rows]))
             .remainder_scalar(size as i64);
         let survives = offsets.greater_equal_elem(rows as i64 - size as i64);
-        let touched = Tensor::<1, Int>::zeros([size], &device)
-            .select_assign(
-                0,
-                slots.clone(),
-                survives.clone().int(),
-                IndexingUpdateOp::Add,
-            )
-            .greater_elem(0);
-        let written = keys.mask_fill(
-            survives
-                .clone()
-                .bool_not()
-                .reshape([rows, 1])
-                .expand([rows, dim]),
-            0.0,
-        );
-        let queue = queue
-            .mask_fill(touched.clone().reshape([size, 1]).expand([size, dim]), 0.0)
-            .select_assign(0, slots.clone(), written, IndexingUpdateOp::Add);
-        let labels = labels.mask_fill(survives.bool_not(), 0);
-        let slot_labels = slot_labels.mask_fill(touched, 0).select_assign(
-            0,
+        let queue = overwrite_rows(queue, slots.clone(), survives.clone(), keys);
+        let slot_labels = overwrite_rows(
+            slot_labels.reshape([size, 1]),
             slots,
-            labels,
-            IndexingUpdateOp::Add,
-        );
+            survives,
+            labels.reshape([rows, 1]),
+        )
+        .reshape([size]);
         let pointer = pointer
             .add_scalar(rows as i64)
             .remainder_scalar(size as i64);

@@ -1,6 +1,6 @@
 //! Small tensor helpers shared by the components.
 
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor};
 
 /// `mask[i, c] = (labels[i] == c)`, for any number of classes (Burn's `one_hot` needs at
 /// least two).
@@ -17,4 +17,41 @@ pub(crate) fn class_mask(labels: Tensor<1, Int>, classes: usize) -> Tensor<2, Bo
         .reshape([rows, 1])
         .expand([rows, classes])
         .equal(columns)
+}
+
+/// Writes `rows[i]` into `memory[slots[i]]` for every `i` with `survives[i]`, leaving the
+/// other slots untouched. Surviving rows must target distinct slots; a non-surviving row must
+/// target a slot that a surviving row also writes (its values are zeroed and added there).
+/// The touched slots are cleared and the rows scatter-added, which reproduces plain
+/// assignment exactly (`0 + x = x`) with an operation every backend supports with duplicates.
+///
+/// # Shapes
+/// - `memory`: `[S, D]` (or `[S]` as `[S, 1]`)
+/// - `slots`, `survives`: `[N]`
+/// - `rows`: `[N, D]`
+pub(crate) fn overwrite_rows<K>(
+    memory: Tensor<2, K>,
+    slots: Tensor<1, Int>,
+    survives: Tensor<1, Bool>,
+    rows: Tensor<2, K>,
+) -> Tensor<2, K>
+where
+    K: burn::tensor::kind::Numeric,
+{
+    let [size, dim] = memory.dims();
+    let n = slots.dims()[0];
+    let touched = Tensor::<1, Int>::zeros([size], &memory.device())
+        .select_assign(
+            0,
+            slots.clone(),
+            survives.clone().int(),
+            IndexingUpdateOp::Add,
+        )
+        .greater_elem(0)
+        .reshape([size, 1])
+        .expand([size, dim]);
+    let rows = rows.mask_fill(survives.bool_not().reshape([n, 1]).expand([n, dim]), 0);
+    memory
+        .mask_fill(touched, 0)
+        .select_assign(0, slots, rows, IndexingUpdateOp::Add)
 }

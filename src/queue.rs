@@ -8,11 +8,11 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::check;
 use crate::error::{Error, Result};
-use crate::ops::class_mask;
+use crate::ops::{class_mask, overwrite_rows};
 use crate::rng::Rng;
 
 /// Configuration of a [`ClassBalancedQueue`].
@@ -219,7 +219,7 @@ impl ClassBalancedQueue {
     /// the cleared slots gives the sequential result exactly. Finally
     /// `ptr[c] = (ptr[c] + n_c) % K`.
     pub(crate) fn enqueue_unchecked(&mut self, keys: Tensor<2>, labels: Tensor<1, Int>) {
-        let [rows, dim] = keys.dims();
+        let rows = keys.dims()[0];
         if rows == 0 {
             return;
         }
@@ -257,24 +257,7 @@ impl ClassBalancedQueue {
                 .remainder_scalar(per_class),
         ); // [N]
 
-        let touched = Tensor::<1, Int>::zeros([classes * self.per_class], &device)
-            .select_assign(
-                0,
-                slot.clone(),
-                survives.clone().int(),
-                IndexingUpdateOp::Add,
-            )
-            .greater_elem(0)
-            .reshape([classes * self.per_class, 1])
-            .expand([classes * self.per_class, dim]);
-        let written = keys.mask_fill(
-            survives.bool_not().reshape([rows, 1]).expand([rows, dim]),
-            0.0,
-        );
-        let queue =
-            queue
-                .mask_fill(touched, 0.0)
-                .select_assign(0, slot, written, IndexingUpdateOp::Add);
+        let queue = overwrite_rows(queue, slot, survives, keys);
         let pointers = pointers.add(counts).remainder_scalar(per_class);
 
         let (queue, pointers) = if autodiff {

@@ -91,59 +91,24 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
 
         let max_loss = history
             .iter()
-            .map(|r| r.loss)
+            .flat_map(|r| [r.loss, r.classification, r.contrastive.unwrap_or(0.0)])
+            .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max)
             .max(1e-6)
             * 1.05;
-        let mut chart = ChartBuilder::on(&left)
-            .caption("training loss", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..epochs, 0f64..max_loss)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-        let series: [Series<EpochRecord>; 3] = [
+        let points = |value: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+            history
+                .iter()
+                .filter_map(|r| value(r).map(|v| (r.epoch as f64 + 1.0, v)))
+                .collect()
+        };
+        let losses: [Series<EpochRecord>; 3] = [
             ("total", BLUE, |r| Some(r.loss)),
             ("classification", RED, |r| Some(r.classification)),
             ("contrastive", GREEN, |r| r.contrastive),
         ];
-        for (name, color, value) in series {
-            let points: Vec<(f64, f64)> = history
-                .iter()
-                .filter_map(|r| value(r).map(|v| (r.epoch as f64 + 1.0, v)))
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| plot_error(path, e))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
-
-        let mut chart = ChartBuilder::on(&right)
-            .caption("test top-1", ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0f64..epochs, 0f64..1f64)
-            .map_err(|e| plot_error(path, e))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .draw()
+        let curves = losses.map(|(name, color, value)| (name, color, points(&value)));
+        line_chart(&left, "training loss", epochs, max_loss, &curves)
             .map_err(|e| plot_error(path, e))?;
         let groups: [Series<EvalReport>; 4] = [
             ("all", BLACK, |e| Some(e.top1)),
@@ -151,34 +116,42 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             ("medium", MAGENTA, |e| e.medium),
             ("few", RED, |e| e.few),
         ];
-        for (name, color, value) in groups {
-            let points: Vec<(f64, f64)> = history
-                .iter()
-                .filter_map(|r| {
-                    r.eval
-                        .as_ref()
-                        .and_then(value)
-                        .map(|v| (r.epoch as f64 + 1.0, v))
-                })
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| plot_error(path, e))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| plot_error(path, e))?;
+        let curves = groups.map(|(name, color, value)| {
+            (name, color, points(&|r| r.eval.as_ref().and_then(value)))
+        });
+        line_chart(&right, "test top-1", epochs, 1.0, &curves).map_err(|e| plot_error(path, e))?;
         root.present().map_err(|e| plot_error(path, e))?;
     }
     write_atomic(path, svg.as_bytes())
+}
+
+/// Draws named curves against the epoch on `area`, with a legend; empty curves are skipped.
+fn line_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    epochs: f64,
+    y_max: f64,
+    curves: &[(&str, RGBColor, Vec<(f64, f64)>)],
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..epochs, 0f64..y_max)?;
+    chart.configure_mesh().x_desc("epoch").draw()?;
+    for (name, color, points) in curves.iter().filter(|(_, _, p)| !p.is_empty()) {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
 }
 
 /// Per-class test accuracy against the class's training count (log scale), coloured by

@@ -258,18 +258,10 @@ pub struct Summary {
     pub dataset: String,
     /// Epochs trained.
     pub epochs: usize,
-    /// Top-1 of the last epoch.
-    pub top1: f64,
-    /// Top-5 of the last epoch.
-    pub top5: f64,
-    /// Many-shot top-1 of the last epoch.
-    pub many: Option<f64>,
-    /// Medium-shot top-1 of the last epoch.
-    pub medium: Option<f64>,
-    /// Few-shot top-1 of the last epoch.
-    pub few: Option<f64>,
-    /// Per-class top-1 of the last epoch.
-    pub per_class: Vec<Option<f64>>,
+    /// The last epoch's evaluation (its fields appear at the top level of `summary.json`:
+    /// `top1`, `top5`, `many`, `medium`, `few`, `per_class`, `images`).
+    #[serde(flatten)]
+    pub last: EvalReport,
     /// The epoch (0-based) with the best top-1, and its figures.
     pub best_epoch: usize,
     /// The best epoch's evaluation.
@@ -688,12 +680,7 @@ impl<M: Network> Trainer<M> {
             method: config.method_name(),
             dataset: config.dataset.clone(),
             epochs: self.state.epochs_done,
-            top1: last.top1,
-            top5: last.top5,
-            many: last.many,
-            medium: last.medium,
-            few: last.few,
-            per_class: last.per_class.clone(),
+            last: last.clone(),
             best_epoch,
             best: best.clone(),
             train_counts: self.state.train_counts.clone(),
