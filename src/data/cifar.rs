@@ -4,6 +4,11 @@
 //! records of 3,073 bytes (label byte, then the red, green and blue 32x32 planes, row-major).
 //! CIFAR-100: `cifar-100-binary/train.bin` (50,000 records) and `test.bin` (10,000) of 3,074
 //! bytes (coarse label, fine label, then the pixels); the fine label is used.
+//!
+//! Only the binary version is read (not the Python pickles). A missing or wrong directory
+//! gives [`Error::DatasetMissing`] naming the expected files, the archive to download and its
+//! md5; a file of the wrong size, a truncated record or a label out of range gives
+//! [`Error::CorruptData`].
 
 use std::path::{Path, PathBuf};
 
@@ -39,14 +44,16 @@ impl Cifar {
         }
     }
 
-    fn folder(self) -> &'static str {
+    /// The folder the official archive unpacks to.
+    pub fn folder(self) -> &'static str {
         match self {
             Cifar::Ten => "cifar-10-batches-bin",
             Cifar::Hundred => "cifar-100-binary",
         }
     }
 
-    fn archive(self) -> (&'static str, &'static str) {
+    /// The official archive of the binary version and its md5.
+    pub fn archive(self) -> (&'static str, &'static str) {
         match self {
             Cifar::Ten => ("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530"),
             Cifar::Hundred => (
@@ -56,7 +63,8 @@ impl Cifar {
         }
     }
 
-    fn files(self, split: Split) -> Vec<String> {
+    /// The files of a split inside [`Cifar::folder`].
+    pub fn files(self, split: Split) -> Vec<String> {
         match (self, split) {
             (Cifar::Ten, Split::Train) => (1..=5).map(|i| format!("data_batch_{i}.bin")).collect(),
             (Cifar::Ten, Split::Test) => vec!["test_batch.bin".into()],
@@ -65,7 +73,8 @@ impl Cifar {
         }
     }
 
-    fn records(self, split: Split) -> usize {
+    /// Number of images of a split (10,000 per CIFAR-10 batch file).
+    pub fn records(self, split: Split) -> usize {
         match (self, split) {
             (Cifar::Ten, _) => 10_000,
             (Cifar::Hundred, Split::Train) => 50_000,
@@ -74,7 +83,8 @@ impl Cifar {
     }
 }
 
-/// Parses CIFAR binary records; `expected` records when given (sizes are validated).
+/// Parses CIFAR binary records into CHW pixels and (fine) labels; with `expected`, the number
+/// of records must match. `path` names the file in errors.
 pub fn parse_records(
     bytes: &[u8],
     cifar: Cifar,
@@ -99,6 +109,12 @@ pub fn parse_records(
     let mut pixels = Vec::with_capacity(count * PIXELS);
     let mut labels = Vec::with_capacity(count);
     for (i, r) in bytes.chunks_exact(record).enumerate() {
+        if cifar == Cifar::Hundred && r[0] >= 20 {
+            return Err(corrupt(format!(
+                "record {i} has coarse label {}, out of range for 20 superclasses",
+                r[0]
+            )));
+        }
         let label = r[cifar.label_bytes() - 1] as usize;
         if label >= cifar.num_classes() {
             return Err(corrupt(format!(
@@ -112,7 +128,17 @@ pub fn parse_records(
     Ok((pixels, labels))
 }
 
-/// Reads one CIFAR binary file (any number of records) as a dataset.
+/// Reads one CIFAR binary file (any whole number of records) as a dataset.
+///
+/// ```
+/// use rescom::data::{Cifar, Dataset, load_cifar_file};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/fixtures/cifar10_test20.bin");
+/// # if !std::path::Path::new(path).exists() { return Ok(()); }
+/// let ds = load_cifar_file(path.as_ref(), Cifar::Ten)?;
+/// assert_eq!(ds.len(), 20);
+/// assert_eq!(&ds.labels()[..4], &[3, 8, 8, 0]); // cat, ship, ship, airplane
+/// # Ok::<(), rescom::Error>(())
+/// ```
 pub fn load_cifar_file(path: &Path, cifar: Cifar) -> Result<InMemoryDataset> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (pixels, labels) = parse_records(&bytes, cifar, None, path)?;
@@ -120,8 +146,10 @@ pub fn load_cifar_file(path: &Path, cifar: Cifar) -> Result<InMemoryDataset> {
 }
 
 /// Loads a split from `dir`, which may be the extracted folder (`cifar-10-batches-bin`,
-/// `cifar-100-binary`) or its parent. With `verify_md5`, each file's md5 is compared with
-/// `known` entries `(file name, md5)` the caller supplies (e.g. from a release manifest).
+/// `cifar-100-binary`) or its parent. Each file must hold exactly its number of records.
+/// `verify_md5` lists `(file name, md5)` pairs: a listed file whose md5 differs gives
+/// [`Error::Checksum`] (an empty list skips the check; [`verify_archive`] checks the
+/// downloaded archive against the official md5).
 pub fn load_cifar(
     dir: &Path,
     cifar: Cifar,
@@ -133,15 +161,28 @@ pub fn load_cifar(
         .find(|d| cifar.files(split).iter().all(|f| d.join(f).is_file()));
     let Some(folder) = folder else {
         let (archive, md5) = cifar.archive();
+        let python = [
+            "cifar-10-batches-py",
+            "cifar-100-python",
+            "data_batch_1",
+            "train",
+        ]
+        .iter()
+        .any(|p| dir.join(p).exists());
+        let note = if python {
+            " (this directory holds the Python version; the binary version is needed)"
+        } else {
+            ""
+        };
         return Err(Error::DatasetMissing {
             path: dir.to_path_buf(),
             hint: format!(
-                "expected {} in {} (or in {}/{}); download the binary version {archive} \
-                 (md5 {md5}) from {SOURCE} and unpack it there: tar xzf {archive} -C {}",
+                "expected {} in {}/{} (or directly in {}){note}; download the binary version \
+                 {archive} (md5 {md5}) from {SOURCE} and unpack it there: tar xzf {archive} -C {}",
                 cifar.files(split).join(", "),
                 dir.display(),
-                dir.display(),
                 cifar.folder(),
+                dir.display(),
                 dir.display()
             ),
         });
@@ -171,6 +212,14 @@ pub fn load_cifar(
 }
 
 /// CIFAR-10 from `dir` (see [`load_cifar`]).
+///
+/// ```no_run
+/// use rescom::data::{Dataset, Split, load_cifar10};
+/// // After `tar xzf cifar-10-binary.tar.gz -C data`:
+/// let train = load_cifar10("data".as_ref(), Split::Train)?;
+/// assert_eq!(train.class_counts(), vec![5000; 10]);
+/// # Ok::<(), rescom::Error>(())
+/// ```
 pub fn load_cifar10(dir: &Path, split: Split) -> Result<InMemoryDataset> {
     load_cifar(dir, Cifar::Ten, split, &[])
 }
@@ -178,4 +227,20 @@ pub fn load_cifar10(dir: &Path, split: Split) -> Result<InMemoryDataset> {
 /// CIFAR-100 (fine labels) from `dir` (see [`load_cifar`]).
 pub fn load_cifar100(dir: &Path, split: Split) -> Result<InMemoryDataset> {
     load_cifar(dir, Cifar::Hundred, split, &[])
+}
+
+/// Checks the md5 of a downloaded CIFAR archive (`cifar-10-binary.tar.gz` or
+/// `cifar-100-binary.tar.gz`) against the official one.
+pub fn verify_archive(path: &Path, cifar: Cifar) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let actual = format!("{:x}", md5::compute(&bytes));
+    let expected = cifar.archive().1;
+    if actual != expected {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    Ok(())
 }

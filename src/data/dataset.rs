@@ -1,4 +1,9 @@
 //! Labelled image collections.
+//!
+//! [`Dataset`] is what the loaders read: a length, a class count, cheap labels and images
+//! decoded on demand. [`InMemoryDataset`] holds equally sized images in one contiguous buffer
+//! (CIFAR, MNIST-like IDX files); [`crate::data::ListDataset`] decodes files lazily; [`Subset`]
+//! restricts either to some indices (a long-tailed subsample, a validation slice).
 
 use std::sync::Arc;
 
@@ -6,6 +11,9 @@ use crate::data::image::Image;
 use crate::error::{Error, Result};
 
 /// A labelled image collection read by index.
+///
+/// Implementations guarantee `label(i) < num_classes()` for every `i < len()`; `label` may
+/// panic on an index out of range (a programming error), `image` returns an error.
 pub trait Dataset: Send + Sync {
     /// Number of images.
     fn len(&self) -> usize;
@@ -29,13 +37,25 @@ pub trait Dataset: Send + Sync {
     fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.num_classes()];
         for i in 0..self.len() {
-            counts[self.label(i)] += 1;
+            if let Some(n) = counts.get_mut(self.label(i)) {
+                *n += 1;
+            }
         }
         counts
     }
 }
 
 /// Equally sized images held in one contiguous buffer (CIFAR, MNIST-like data).
+///
+/// ```
+/// use rescom::data::{Dataset, InMemoryDataset};
+/// // Two 1x2x2 images, classes 1 and 0.
+/// let ds = InMemoryDataset::new(1, 2, 2, vec![0, 1, 2, 3, 4, 5, 6, 7], vec![1, 0], 2)?;
+/// assert_eq!(ds.image(1)?.pixels, vec![4, 5, 6, 7]);
+/// assert_eq!(ds.class_counts(), vec![1, 1]);
+/// assert!(InMemoryDataset::new(1, 2, 2, vec![0; 8], vec![1, 2], 2).is_err()); // label 2
+/// # Ok::<(), rescom::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct InMemoryDataset {
     channels: usize,
@@ -87,6 +107,9 @@ impl InMemoryDataset {
     }
 
     /// The raw CHW bytes of image `index`.
+    ///
+    /// # Panics
+    /// When `index >= len()`.
     pub fn raw(&self, index: usize) -> &[u8] {
         let size = self.channels * self.height * self.width;
         &self.pixels[index * size..(index + 1) * size]
@@ -144,6 +167,21 @@ impl Subset {
     /// Indices into the underlying dataset.
     pub fn indices(&self) -> &[usize] {
         &self.indices
+    }
+
+    /// The underlying dataset.
+    pub fn inner(&self) -> &Arc<dyn Dataset> {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for Subset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subset")
+            .field("images", &self.indices.len())
+            .field("of", &self.inner.len())
+            .field("num_classes", &self.inner.num_classes())
+            .finish()
     }
 }
 

@@ -36,7 +36,8 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Parses an unsigned-byte IDX buffer into its dimensions and data.
+/// Parses an unsigned-byte IDX buffer into its dimensions and data; `path` names the file in
+/// errors (bad magic number, another element type, truncated or overlong data).
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let corrupt = |reason: String| Error::CorruptData {
         path: path.to_path_buf(),
@@ -62,8 +63,11 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let expected = dims.iter().product::<usize>();
     let data = &bytes[header..];
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| corrupt(format!("dimensions {dims:?} overflow")))?;
     if data.len() != expected {
         return Err(corrupt(format!(
             "dimensions {dims:?} need {expected} bytes of data, the file has {}",
@@ -80,10 +84,12 @@ fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Reads an IDX image file and its label file into a dataset of 1-channel images.
+/// Reads an IDX image file (`N x H x W`) and its label file (`N`), each raw or gzipped, into
+/// a dataset of 1-channel images. Errors on corrupt or mismatched files and on labels
+/// `>= num_classes`.
 pub fn load_idx_pair(images: &Path, labels: &Path, num_classes: usize) -> Result<InMemoryDataset> {
     let (dims, pixels) = parse_idx(&read_maybe_gzip(images)?, images)?;
-    if dims.len() != 3 {
+    if dims.len() != 3 || dims[1] == 0 || dims[2] == 0 {
         return Err(Error::CorruptData {
             path: images.to_path_buf(),
             reason: format!("image files have 3 dimensions, this one has {dims:?}"),
@@ -132,8 +138,17 @@ fn load_mnist_like(dir: &Path, split: Split, name: &str, hint: &str) -> Result<I
     }
 }
 
-/// Fashion-MNIST (Xiao et al., 2017) from `dir` (`train-images-idx3-ubyte[.gz]`, ...):
-/// 60,000 training and 10,000 test images of 1x28x28, 10 classes.
+/// Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017) from `dir`, the four original files
+/// `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+/// `t10k-labels-idx1-ubyte`, each raw or with `.gz` (as `scripts/fetch-data.sh` puts them in
+/// `data/fashion-mnist/`): 60,000 training and 10,000 test images of 1x28x28, 10 classes.
+///
+/// ```no_run
+/// use rescom::data::{Dataset, Split, load_fashion_mnist};
+/// let train = load_fashion_mnist("data/fashion-mnist".as_ref(), Split::Train)?;
+/// assert_eq!(train.class_counts(), vec![6000; 10]);
+/// # Ok::<(), rescom::Error>(())
+/// ```
 pub fn load_fashion_mnist(dir: &Path, split: Split) -> Result<InMemoryDataset> {
     load_mnist_like(
         dir,
@@ -143,7 +158,9 @@ pub fn load_fashion_mnist(dir: &Path, split: Split) -> Result<InMemoryDataset> {
     )
 }
 
-/// MNIST from `dir`: 60,000 training and 10,000 test images of 1x28x28, 10 classes.
+/// MNIST (LeCun et al., 1998) from `dir`, the same four file names as
+/// [`load_fashion_mnist`], raw or gzipped (`data/mnist/` after `scripts/fetch-data.sh`):
+/// 60,000 training and 10,000 test images of 1x28x28, 10 classes.
 pub fn load_mnist(dir: &Path, split: Split) -> Result<InMemoryDataset> {
     load_mnist_like(
         dir,

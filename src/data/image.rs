@@ -1,4 +1,9 @@
 //! An owned 8-bit image in channel-major (CHW) layout.
+//!
+//! Readers produce [`Image`]s and every transform in [`crate::data::augment`] maps images to
+//! images. Pixel `(c, y, x)` lives at `pixels[(c * height + y) * width + x]`: each channel is
+//! one contiguous row-major plane, which is also the layout of the `f32` views the loaders
+//! stack into `[rows, C, H, W]` batches.
 
 use crate::error::{Error, Result};
 
@@ -16,9 +21,14 @@ pub struct Image {
 }
 
 impl Image {
-    /// An image from CHW pixels; errors when the length does not match.
+    /// An image from CHW pixels; errors when a dimension is zero or the length does not match.
     pub fn new(channels: usize, height: usize, width: usize, pixels: Vec<u8>) -> Result<Self> {
-        if pixels.len() != channels * height * width || channels == 0 {
+        if channels == 0 || height == 0 || width == 0 {
+            return Err(Error::InvalidDataset(format!(
+                "an image of {channels}x{height}x{width} has no pixels"
+            )));
+        }
+        if pixels.len() != channels * height * width {
             return Err(Error::InvalidDataset(format!(
                 "an image of {channels}x{height}x{width} needs {} pixels, got {}",
                 channels * height * width,
@@ -33,7 +43,7 @@ impl Image {
         })
     }
 
-    /// A constant image.
+    /// A constant image (callers pass non-zero dimensions).
     pub fn filled(channels: usize, height: usize, width: usize, value: u8) -> Self {
         Self {
             channels,
@@ -43,23 +53,37 @@ impl Image {
         }
     }
 
+    /// `(channels, height, width)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.channels, self.height, self.width)
+    }
+
     /// Number of pixels per channel.
     pub fn area(&self) -> usize {
         self.height * self.width
     }
 
     /// The pixel of channel `c` at row `y`, column `x`.
+    ///
+    /// # Panics
+    /// When the position lies outside the image.
     pub fn get(&self, c: usize, y: usize, x: usize) -> u8 {
         self.pixels[(c * self.height + y) * self.width + x]
     }
 
     /// One channel's plane.
+    ///
+    /// # Panics
+    /// When `c >= channels`.
     pub fn plane(&self, c: usize) -> &[u8] {
         let area = self.area();
         &self.pixels[c * area..(c + 1) * area]
     }
 
     /// One channel's plane, mutable.
+    ///
+    /// # Panics
+    /// When `c >= channels`.
     pub fn plane_mut(&mut self, c: usize) -> &mut [u8] {
         let area = self.area();
         &mut self.pixels[c * area..(c + 1) * area]
@@ -72,7 +96,7 @@ impl Image {
         width: usize,
         hwc: &[u8],
     ) -> Result<Self> {
-        if hwc.len() != channels * height * width {
+        if channels == 0 || height == 0 || width == 0 || hwc.len() != channels * height * width {
             return Err(Error::InvalidDataset(format!(
                 "interleaved buffer of {} bytes for a {channels}x{height}x{width} image",
                 hwc.len()
@@ -119,6 +143,8 @@ mod tests {
         assert_eq!(img.pixels, vec![1, 4, 2, 5, 3, 6]);
         assert_eq!(img.get(2, 0, 1), 6);
         assert!(Image::new(3, 2, 2, vec![0; 11]).is_err());
+        assert!(Image::new(3, 0, 2, Vec::new()).is_err());
+        assert!(Image::from_interleaved(3, 2, 0, &[]).is_err());
         let gray = Image::from_interleaved(3, 1, 1, &[255, 255, 255]).unwrap();
         assert_eq!(gray.luma(), vec![255]);
     }

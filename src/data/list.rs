@@ -1,8 +1,12 @@
 //! List-file datasets in the ImageNet-LT / Places-LT / iNaturalist convention: each line of
-//! the list is `relative/path/to/image.jpg label`, paths relative to an image root. Images
-//! (JPEG or PNG) are decoded to RGB on demand.
+//! the list is `relative/path/to/image.jpg label` (the label last, after whitespace; paths may
+//! contain spaces), paths relative to an image root. Images (JPEG or PNG, the format taken
+//! from the file's content) are decoded to 8-bit RGB on demand, so the dataset itself holds
+//! only paths and labels.
 
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 use crate::data::dataset::Dataset;
 use crate::data::image::Image;
@@ -17,7 +21,7 @@ pub enum OnUnreadable {
     Skip,
 }
 
-/// Images listed in a text file.
+/// Images listed in a text file, decoded on demand.
 #[derive(Debug, Clone)]
 pub struct ListDataset {
     entries: Vec<(PathBuf, usize)>,
@@ -26,9 +30,28 @@ pub struct ListDataset {
 }
 
 impl ListDataset {
-    /// Reads `list` (lines `path label`, blank lines ignored) with paths under `root`. Every
-    /// image's header is checked at open time; unreadable ones fail or are skipped as
-    /// `on_unreadable` says. Labels must lie in `0..num_classes`.
+    /// Reads `list` (lines `path label`; blank lines and lines starting with `#` ignored) with
+    /// paths under `root`. Labels must lie in `0..num_classes`: a malformed line or a label out
+    /// of range is an [`Error::CorruptData`] naming the line. Every image's header is read at
+    /// open time (in parallel): with [`OnUnreadable::Fail`] the first unreadable image is an
+    /// [`Error::Image`]; with [`OnUnreadable::Skip`] such entries are left out and reported by
+    /// [`ListDataset::skipped`].
+    ///
+    /// ```
+    /// use rescom::data::{Dataset, ListDataset, OnUnreadable};
+    /// let dir = std::env::temp_dir().join(format!("rescom-list-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("n01"))?;
+    /// image::RgbImage::new(8, 6).save(dir.join("n01/a.png")).map_err(std::io::Error::other)?;
+    /// std::fs::write(dir.join("n01/b.jpg"), b"not an image")?;
+    /// std::fs::write(dir.join("train.txt"), "n01/a.png 1\nn01/b.jpg 0\n")?;
+    ///
+    /// let ds = ListDataset::open(&dir.join("train.txt"), &dir, 2, OnUnreadable::Skip)?;
+    /// assert_eq!((ds.len(), ds.skipped().len()), (1, 1));
+    /// assert_eq!(ds.image(0)?.shape(), (3, 6, 8));
+    /// assert!(ListDataset::open(&dir.join("train.txt"), &dir, 2, OnUnreadable::Fail).is_err());
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(
         list: &Path,
         root: &Path,
@@ -52,11 +75,10 @@ impl ListDataset {
             },
             _ => Error::io(list, e),
         })?;
-        let mut entries = Vec::new();
-        let mut skipped = Vec::new();
+        let mut listed = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
-            if line.is_empty() {
+            if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let bad = |reason: String| Error::CorruptData {
@@ -74,18 +96,25 @@ impl ListDataset {
                     "label {label} is out of range for {num_classes} classes"
                 )));
             }
-            let path = root.join(path.trim());
-            match image::image_dimensions(&path) {
-                Ok(_) => entries.push((path, label)),
-                Err(e) => match on_unreadable {
-                    OnUnreadable::Fail => {
-                        return Err(Error::Image {
-                            path,
-                            reason: format!("{e} (listed on line {} of {})", n + 1, list.display()),
-                        });
-                    }
-                    OnUnreadable::Skip => skipped.push((path, e.to_string())),
-                },
+            listed.push((n + 1, root.join(path.trim()), label));
+        }
+        // Probe every header in parallel; results stay in list order.
+        let probed: Vec<Option<String>> = listed
+            .par_iter()
+            .map(|(_, path, _)| probe(path).err())
+            .collect();
+        let mut entries = Vec::with_capacity(listed.len());
+        let mut skipped = Vec::new();
+        for ((line, path, label), problem) in listed.into_iter().zip(probed) {
+            match (problem, on_unreadable) {
+                (None, _) => entries.push((path, label)),
+                (Some(reason), OnUnreadable::Fail) => {
+                    return Err(Error::Image {
+                        path,
+                        reason: format!("{reason} (listed on line {line} of {})", list.display()),
+                    });
+                }
+                (Some(reason), OnUnreadable::Skip) => skipped.push((path, reason)),
             }
         }
         Ok(Self {
@@ -95,15 +124,46 @@ impl ListDataset {
         })
     }
 
-    /// Entries left out because their image could not be read, with the reason.
+    /// Entries left out because their image could not be read, with the reason (the counted
+    /// warning of [`OnUnreadable::Skip`]).
     pub fn skipped(&self) -> &[(PathBuf, String)] {
         &self.skipped
     }
 
-    /// The file of image `index`.
-    pub fn path(&self, index: usize) -> &Path {
-        &self.entries[index].0
+    /// The file of image `index`, if there is one.
+    pub fn path(&self, index: usize) -> Option<&Path> {
+        self.entries.get(index).map(|(p, _)| p.as_path())
     }
+}
+
+/// Reads an image's header: its format from the content, then its dimensions.
+fn probe(path: &Path) -> std::result::Result<(), String> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let (w, h) = reader.into_dimensions().map_err(|e| e.to_string())?;
+    if w == 0 || h == 0 {
+        return Err(format!("the image is {w}x{h}"));
+    }
+    Ok(())
+}
+
+/// Decodes an image file to 8-bit RGB.
+fn decode(path: &Path) -> Result<Image> {
+    let fail = |reason: String| Error::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let decoded = image::ImageReader::open(path)
+        .map_err(|e| fail(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?
+        .decode()
+        .map_err(|e| fail(e.to_string()))?;
+    let rgb = decoded.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
 }
 
 impl Dataset for ListDataset {
@@ -126,12 +186,6 @@ impl Dataset for ListDataset {
                 self.len()
             ))
         })?;
-        let decoded = image::open(path).map_err(|e| Error::Image {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let rgb = decoded.to_rgb8();
-        let (w, h) = rgb.dimensions();
-        Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
+        decode(path)
     }
 }

@@ -1,11 +1,21 @@
 //! Parallel loaders of two-view training batches and single-view evaluation batches.
 //!
 //! A background thread prepares batches ahead of the training step (up to `prefetch` of
-//! them), spreading the images of each batch over a pool of `workers` threads. Randomness is
-//! keyed, never shared: the order of epoch `e` is a shuffle by `Rng::from_key(&[seed, e])`,
-//! and view `v` of dataset image `i` in epoch `e` is augmented with
-//! `Rng::from_key(&[seed, e, i, v])`. Batches are therefore identical whatever the number of
-//! workers, and a resumed epoch sees exactly the augmentations it would have seen.
+//! them wait in a bounded channel), spreading the rows of each batch over a pool of `workers`
+//! threads, so loading, decoding and augmentation overlap the step. Randomness is keyed,
+//! never shared:
+//!
+//! - the image order of epoch `e` is a Fisher-Yates shuffle by
+//!   `Rng::from_key(&[seed, e, SHUFFLE_STREAM])`, a pure function of `(seed, e)`;
+//! - view `v` (0 or 1) of sample `i` (its index in the loader's dataset) in epoch `e` is
+//!   augmented with `Rng::from_key(&[seed, e, i, v])`.
+//!
+//! Batches are therefore identical whatever the number of workers or the prefetch depth, and
+//! an epoch resumed at batch `k` ([`TwoViewLoader::host_batches`],
+//! [`TwoViewLoader::batches_from`]) sees exactly the batches `k..` it would have seen.
+//!
+//! Two-view batches follow SPEC section 1: for `N` images, rows `0..N` are view 1 and rows
+//! `N..2N` view 2 of the same images in the same order, labels repeated.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -19,8 +29,11 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::train::trainer::{Batch, EvalData, TrainData};
 
+/// Last element of the epoch-shuffle generator keys, separating them from other streams.
+pub const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4521; // "SHUFFLE!"
+
 /// Batching and parallelism settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoaderConfig {
     /// Images per batch (a two-view batch has twice as many rows).
     pub batch_size: usize,
@@ -35,7 +48,8 @@ pub struct LoaderConfig {
 }
 
 impl LoaderConfig {
-    /// `batch_size` images per batch, 2 workers, 4 batches of prefetch, last batch kept.
+    /// `batch_size` images per batch, 2 workers, 4 batches of prefetch, last batch kept,
+    /// seed `seed`.
     pub fn new(batch_size: usize, seed: u64) -> Self {
         Self {
             batch_size,
@@ -58,20 +72,42 @@ impl LoaderConfig {
 }
 
 /// A batch prepared on the host.
+///
+/// # Shapes
+/// `pixels` is `[rows, C, H, W]` row-major (NCHW) and `labels` is `[rows]`; a two-view batch
+/// of `N` images has `rows = 2N`, view 1 in rows `0..N`, view 2 in rows `N..2N`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostBatch {
-    /// `[rows, C, H, W]` row-major.
+    /// Normalised views, `[rows, C, H, W]` row-major.
     pub pixels: Vec<f32>,
     /// One label per row.
     pub labels: Vec<i64>,
-    /// `(rows, C, H, W)`.
+    /// `[rows, C, H, W]`.
     pub shape: [usize; 4],
-    /// Distinct images in the batch.
+    /// Distinct images in the batch (`N`).
     pub images: usize,
+    /// Dataset index of each image, in row order of view 1.
+    pub indices: Vec<usize>,
 }
 
 impl HostBatch {
-    /// Uploads the batch to `device`.
+    /// The batch as Burn tensors on `device`: images `Float [rows, C, H, W]` and labels
+    /// `Int [rows]`.
+    ///
+    /// # Shapes
+    /// `([rows, C, H, W], [rows])`.
+    pub fn to_tensors(&self, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let rows = self.shape[0];
+        (
+            Tensor::from_data(TensorData::new(self.pixels.clone(), self.shape), device),
+            Tensor::<1, Int>::from_data(TensorData::new(self.labels.clone(), [rows]), device),
+        )
+    }
+
+    /// Uploads the batch to `device` as the trainer's [`Batch`].
+    ///
+    /// # Shapes
+    /// `images: [rows, C, H, W]`, `labels: [rows]`.
     pub fn to_batch(self, device: &Device) -> Batch {
         let rows = self.shape[0];
         Batch {
@@ -117,6 +153,7 @@ fn build(
         labels,
         shape: [rows, c, h, w],
         images: n,
+        indices: indices.to_vec(),
     })
 }
 
@@ -155,7 +192,30 @@ fn spawn(
 ///
 /// # Shapes
 /// Each batch holds `2B` rows `[view 1 of the B images; view 2 of the same images]` of the
-/// pipeline's output shape, labels repeated.
+/// pipeline's output shape `[C, H, W]`, labels repeated: images `[2B, C, H, W]`, labels
+/// `[2B]`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::Device;
+/// use rescom::data::{InMemoryDataset, LoaderConfig, Pipeline, TwoViewLoader};
+///
+/// // Ten 3x32x32 images of two classes.
+/// let labels: Vec<usize> = (0..10).map(|i| i % 2).collect();
+/// let data = InMemoryDataset::new(3, 32, 32, vec![128; 10 * 3072], labels, 2)?;
+/// let mut config = LoaderConfig::new(4, 7); // batch 4, seed 7
+/// config.workers = 2;
+/// let loader = TwoViewLoader::new(Arc::new(data), Pipeline::cifar_train(), config, &Device::flex())?;
+///
+/// let batches: Vec<_> = loader.host_batches(0, 0)?.collect::<Result<_, _>>()?;
+/// assert_eq!(batches.len(), 3); // 4 + 4 + 2 images
+/// assert_eq!(batches[0].shape, [8, 3, 32, 32]);
+/// assert_eq!(batches[0].labels[..4], batches[0].labels[4..]);
+/// // Resuming at batch 1 gives the same batches 1 and 2.
+/// let resumed: Vec<_> = loader.host_batches(0, 1)?.collect::<Result<_, _>>()?;
+/// assert_eq!(resumed[..], batches[1..]);
+/// # Ok::<(), rescom::Error>(())
+/// ```
 pub struct TwoViewLoader {
     dataset: Arc<dyn Dataset>,
     pipeline: Arc<Pipeline>,
@@ -172,6 +232,12 @@ impl TwoViewLoader {
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
+        if pipeline.output_len() == 0 {
+            return Err(Error::config(
+                "pipeline",
+                format!("views of shape {:?} are empty", pipeline.output_shape()),
+            ));
+        }
         if dataset.is_empty() {
             return Err(Error::InvalidDataset("the training set is empty".into()));
         }
@@ -183,10 +249,15 @@ impl TwoViewLoader {
         })
     }
 
-    /// The image order of epoch `epoch`, split into batches.
+    /// The configuration.
+    pub fn config(&self) -> &LoaderConfig {
+        &self.config
+    }
+
+    /// The image order of epoch `epoch` (dataset indices), split into batches.
     pub fn epoch_batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
-        Rng::from_key(&[self.config.seed, epoch as u64]).shuffle(&mut order);
+        Rng::from_key(&[self.config.seed, epoch as u64, SHUFFLE_STREAM]).shuffle(&mut order);
         order
             .chunks(self.config.batch_size)
             .filter(|b| !self.config.drop_last || b.len() == self.config.batch_size)
@@ -194,7 +265,8 @@ impl TwoViewLoader {
             .collect()
     }
 
-    /// Host batches of `epoch` from batch `start` on, prepared in the background.
+    /// Host batches of `epoch` from batch `start` on (0 for a whole epoch), prepared in the
+    /// background. Dropping the iterator stops the workers.
     pub fn host_batches(
         &self,
         epoch: usize,
@@ -213,6 +285,21 @@ impl TwoViewLoader {
     }
 }
 
+impl TwoViewLoader {
+    /// Device batches of `epoch` from batch `start` on: the exact continuation of an epoch
+    /// interrupted after `start` steps.
+    pub fn batches_from(
+        &self,
+        epoch: usize,
+        start: usize,
+    ) -> Result<impl Iterator<Item = Result<Batch>> + use<>> {
+        let device = self.device.clone();
+        Ok(self
+            .host_batches(epoch, start)?
+            .map(move |b| b.map(|b| b.to_batch(&device))))
+    }
+}
+
 impl TrainData for TwoViewLoader {
     fn steps_per_epoch(&self) -> usize {
         let (n, b) = (self.dataset.len(), self.config.batch_size);
@@ -224,15 +311,15 @@ impl TrainData for TwoViewLoader {
     }
 
     fn epoch(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
-        let device = self.device.clone();
-        Ok(Box::new(
-            self.host_batches(epoch, 0)?
-                .map(move |b| b.map(|b| b.to_batch(&device))),
-        ))
+        Ok(Box::new(self.batches_from(epoch, 0)?))
     }
 }
 
 /// Single evaluation views in dataset order; implements [`EvalData`].
+///
+/// # Shapes
+/// Each batch holds `B` rows (the last one possibly fewer) of the pipeline's output shape:
+/// images `[B, C, H, W]`, labels `[B]`.
 pub struct EvalLoader {
     dataset: Arc<dyn Dataset>,
     pipeline: Arc<Pipeline>,
@@ -249,6 +336,12 @@ impl EvalLoader {
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
+        if pipeline.output_len() == 0 {
+            return Err(Error::config(
+                "pipeline",
+                format!("views of shape {:?} are empty", pipeline.output_shape()),
+            ));
+        }
         Ok(Self {
             dataset,
             pipeline: Arc::new(pipeline),
@@ -258,12 +351,11 @@ impl EvalLoader {
     }
 }
 
-impl EvalData for EvalLoader {
-    fn len(&self) -> usize {
-        self.dataset.len()
-    }
-
-    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
+impl EvalLoader {
+    /// Host batches of the whole set in dataset order, prepared in the background (all of
+    /// them, `drop_last` does not apply). A random evaluation pipeline draws from
+    /// `Rng::from_key(&[seed, u64::MAX, i, 0])`.
+    pub fn host_batches(&self) -> Result<impl Iterator<Item = Result<HostBatch>> + use<>> {
         let order: Vec<usize> = (0..self.dataset.len()).collect();
         let batches = order
             .chunks(self.config.batch_size)
@@ -277,10 +369,19 @@ impl EvalData for EvalLoader {
             (self.config.seed, u64::MAX),
             &self.config,
         )?;
+        Ok(receiver.into_iter())
+    }
+}
+
+impl EvalData for EvalLoader {
+    fn len(&self) -> usize {
+        self.dataset.len()
+    }
+
+    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
         let device = self.device.clone();
         Ok(Box::new(
-            receiver
-                .into_iter()
+            self.host_batches()?
                 .map(move |b| b.map(|b| b.to_batch(&device))),
         ))
     }

@@ -77,6 +77,9 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("plot: {e}")))
 }
 
+/// A named, coloured curve of `(epoch, value)` points.
+type Curve = (&'static str, RGBColor, Vec<(f64, f64)>);
+
 /// A named, coloured curve: how to read its value from a record.
 type Series<T> = (&'static str, RGBColor, fn(&T) -> Option<f64>);
 
@@ -131,7 +134,7 @@ fn line_chart<DB: DrawingBackend>(
     title: &str,
     epochs: f64,
     y_max: f64,
-    curves: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    curves: &[Curve],
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))

@@ -1,18 +1,33 @@
-//! AutoAugment's CIFAR-10 policy (Cubuk et al., "AutoAugment: Learning Augmentation Policies
-//! from Data", CVPR 2019, appendix table), as used by the CIFAR-LT recipes.
+//! AutoAugment's CIFAR-10 policy (Cubuk, Zoph, Mané, Vasudevan and Le, "AutoAugment: Learning
+//! Augmentation Policies from Data", CVPR 2019, appendix table of the CIFAR-10 policy), in the
+//! form of the widely used PIL implementation (DeVoltaire's `autoaugment.py`) that the PaCo and
+//! ResCom training code copies.
 //!
-//! Each image draws one of the 25 sub-policies uniformly; a sub-policy applies two operations,
-//! each with its own probability and magnitude level (0-9). Magnitudes follow the reference
-//! implementation's tables over 10 levels: shear `0..0.3`, translation `0..150/331` of the
-//! image side, rotation `0..30` degrees, colour/contrast/sharpness/brightness factor
-//! `1 +- 0..0.9`, posterize `8..4` bits, solarize threshold `256..0`. Shear, translation,
-//! rotation and the enhance factors take a random sign; geometric operations fill with 128.
+//! Each image draws one of the 25 sub-policies uniformly; a sub-policy applies its two
+//! operations in order, each with its own probability and magnitude level `0..=9`. The
+//! magnitude tables over the 10 levels are `numpy.linspace` ranges:
+//!
+//! | operation | magnitude at level `l` | how it is applied |
+//! | --- | --- | --- |
+//! | ShearX / ShearY | `0.3 l / 9` | PIL affine `(1, ±m, 0, 0, 1, 0)` / `(1, 0, 0, ±m, 1, 0)`, bicubic, fill 128 |
+//! | TranslateX / TranslateY | `(150 / 331) l / 9` of the width / height | PIL affine, nearest, fill 128 |
+//! | Rotate | `30 l / 9` degrees | PIL `rotate`, counter-clockwise only (that code draws no sign), nearest, fill 128 |
+//! | Color, Contrast, Sharpness, Brightness | `0.9 l / 9` | PIL `ImageEnhance` with factor `1 ± m` |
+//! | Posterize | `round(8 - 4 l / 9)` bits | PIL `ImageOps.posterize` |
+//! | Solarize | threshold `256 - 256 l / 9` | PIL `ImageOps.solarize` (values `>=` threshold inverted) |
+//! | AutoContrast, Equalize, Invert | none | PIL `ImageOps` |
+//!
+//! `±` is a sign drawn with probability 1/2 each time the operation runs. The published
+//! TensorFlow code and torchvision's `AutoAugment` also draw a random sign for Rotate; the
+//! PIL implementation above does not, and this module follows it. The colour operations act
+//! on one-channel images too (Color is then the identity, see [`color`]).
 
+use crate::data::augment::geometry::Resample;
 use crate::data::augment::{color, geometry};
 use crate::data::image::Image;
 use crate::rng::Rng;
 
-/// An AutoAugment operation.
+/// An image operation of AutoAugment and RandAugment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Shear along x.
@@ -25,11 +40,11 @@ pub enum Op {
     TranslateY,
     /// Rotation.
     Rotate,
-    /// Saturation.
+    /// Saturation (PIL `ImageEnhance.Color`).
     Color,
-    /// Posterize.
+    /// Keep the top bits of each value.
     Posterize,
-    /// Solarize.
+    /// Invert the values above a threshold.
     Solarize,
     /// Contrast.
     Contrast,
@@ -37,29 +52,48 @@ pub enum Op {
     Sharpness,
     /// Brightness.
     Brightness,
-    /// Autocontrast.
+    /// Stretch each channel to the full range.
     AutoContrast,
     /// Histogram equalisation.
     Equalize,
-    /// Invert.
+    /// `255 - v`.
     Invert,
 }
 
-/// Fill value of the geometric operations.
+/// Fill value of AutoAugment's geometric operations.
 pub const FILL: u8 = 128;
 
-fn linspace(lo: f64, hi: f64, level: usize, levels: usize) -> f64 {
-    lo + (hi - lo) * level as f64 / (levels - 1) as f64
+/// Number of magnitude levels.
+pub const LEVELS: usize = 10;
+
+/// `numpy.linspace(lo, hi, levels)[level]` (`level * step + lo`, the last level exact).
+pub(crate) fn linspace(lo: f64, hi: f64, level: usize, levels: usize) -> f64 {
+    let levels = levels.max(2);
+    let level = level.min(levels - 1);
+    if level == levels - 1 {
+        return hi;
+    }
+    level as f64 * ((hi - lo) / (levels - 1) as f64) + lo
+}
+
+fn sign(rng: &mut Rng) -> f64 {
+    if rng.bernoulli(0.5) { -1.0 } else { 1.0 }
 }
 
 impl Op {
-    /// Applies the operation at `level` of `levels` magnitude levels (AutoAugment: 10).
-    pub fn apply(self, image: &Image, level: usize, levels: usize, rng: &mut Rng) -> Image {
-        let sign = |rng: &mut Rng| if rng.bernoulli(0.5) { -1.0 } else { 1.0 };
-        let m = |lo: f64, hi: f64| linspace(lo, hi, level, levels);
+    /// Applies the operation at magnitude `level` (`0..=9`, larger values clamp to 9) with
+    /// AutoAugment's tables and conventions (module docs); signed operations draw their sign
+    /// from `rng`.
+    pub fn apply(self, image: &Image, level: usize, rng: &mut Rng) -> Image {
+        let m = |lo: f64, hi: f64| linspace(lo, hi, level, LEVELS);
+        let enhance = |rng: &mut Rng| 1.0 + m(0.0, 0.9) * sign(rng);
         match self {
-            Op::ShearX => geometry::shear_x(image, m(0.0, 0.3) * sign(rng), FILL),
-            Op::ShearY => geometry::shear_y(image, m(0.0, 0.3) * sign(rng), FILL),
+            Op::ShearX => {
+                geometry::shear_x(image, m(0.0, 0.3) * sign(rng), Resample::Bicubic, FILL)
+            }
+            Op::ShearY => {
+                geometry::shear_y(image, m(0.0, 0.3) * sign(rng), Resample::Bicubic, FILL)
+            }
             Op::TranslateX => geometry::translate_x(
                 image,
                 m(0.0, 150.0 / 331.0) * image.width as f64 * sign(rng),
@@ -70,13 +104,13 @@ impl Op {
                 m(0.0, 150.0 / 331.0) * image.height as f64 * sign(rng),
                 FILL,
             ),
-            Op::Rotate => geometry::rotate(image, m(0.0, 30.0) * sign(rng), FILL),
-            Op::Color => color::color(image, 1.0 + m(0.0, 0.9) * sign(rng)),
-            Op::Contrast => color::contrast(image, 1.0 + m(0.0, 0.9) * sign(rng)),
-            Op::Sharpness => color::sharpness(image, 1.0 + m(0.0, 0.9) * sign(rng)),
-            Op::Brightness => color::brightness(image, 1.0 + m(0.0, 0.9) * sign(rng)),
+            Op::Rotate => geometry::rotate(image, m(0.0, 30.0), FILL),
+            Op::Color => color::color(image, enhance(rng)),
+            Op::Contrast => color::contrast(image, enhance(rng)),
+            Op::Sharpness => color::sharpness(image, enhance(rng)),
+            Op::Brightness => color::brightness(image, enhance(rng)),
             Op::Posterize => color::posterize(image, m(8.0, 4.0).round() as u32),
-            Op::Solarize => color::solarize(image, m(256.0, 0.0).round() as u32),
+            Op::Solarize => color::solarize(image, m(256.0, 0.0)),
             Op::AutoContrast => color::autocontrast(image),
             Op::Equalize => color::equalize(image),
             Op::Invert => color::invert(image),
@@ -84,10 +118,10 @@ impl Op {
     }
 }
 
-/// One sub-policy: `(probability, op, level)` twice.
+/// One sub-policy: `(probability, operation, magnitude level)`, twice.
 pub type SubPolicy = [(f64, Op, usize); 2];
 
-/// The 25 sub-policies of the CIFAR-10 policy.
+/// The 25 sub-policies of the CIFAR-10 policy, in the paper's order.
 pub const CIFAR10_POLICY: [SubPolicy; 25] = {
     use Op::*;
     [
@@ -119,12 +153,13 @@ pub const CIFAR10_POLICY: [SubPolicy; 25] = {
     ]
 };
 
-/// Applies one sub-policy.
+/// Applies one sub-policy: each operation runs when a uniform draw falls below its
+/// probability.
 pub fn apply_sub_policy(image: Image, policy: &SubPolicy, rng: &mut Rng) -> Image {
     let mut out = image;
     for &(p, op, level) in policy {
         if rng.bernoulli(p) {
-            out = op.apply(&out, level, 10, rng);
+            out = op.apply(&out, level, rng);
         }
     }
     out
@@ -157,23 +192,48 @@ mod tests {
                     (1.0, policy[1].1, policy[1].2),
                 ];
                 let out = apply_sub_policy(img.clone(), &forced, &mut Rng::from_key(&[k as u64]));
-                assert_eq!((out.channels, out.height, out.width), (channels, 12, 10));
+                assert_eq!(out.shape(), (channels, 12, 10));
             }
         }
     }
 
     #[test]
-    fn deterministic_for_a_key() {
+    fn deterministic_for_a_key_and_every_policy_is_drawn() {
         let img = Image::new(3, 8, 8, (0..192).map(|i| i as u8).collect()).unwrap();
         let a = cifar10_autoaugment(img.clone(), &mut Rng::from_key(&[1, 2, 3]));
-        let b = cifar10_autoaugment(img, &mut Rng::from_key(&[1, 2, 3]));
+        let b = cifar10_autoaugment(img.clone(), &mut Rng::from_key(&[1, 2, 3]));
         assert_eq!(a, b);
+        let mut seen = [false; 25];
+        for k in 0..2000 {
+            seen[Rng::from_key(&[k]).index(25)] = true;
+        }
+        assert!(seen.iter().all(|&s| s));
     }
 
     #[test]
     fn magnitude_tables() {
-        assert!((linspace(0.0, 0.3, 9, 10) - 0.3).abs() < 1e-12);
-        assert_eq!(linspace(8.0, 4.0, 7, 10).round() as u32, 5);
-        assert_eq!(linspace(256.0, 0.0, 0, 10).round() as u32, 256);
+        assert_eq!(linspace(0.0, 0.3, 9, 10), 0.3);
+        assert!((linspace(0.0, 30.0, 2, 10) - 20.0 / 3.0).abs() < 1e-12);
+        let bits: Vec<u32> = (0..10)
+            .map(|l| linspace(8.0, 4.0, l, 10).round() as u32)
+            .collect();
+        assert_eq!(bits, vec![8, 8, 7, 7, 6, 6, 5, 5, 4, 4]);
+        assert_eq!(linspace(256.0, 0.0, 0, 10), 256.0);
+        assert!((linspace(256.0, 0.0, 2, 10) - 199.111).abs() < 1e-3);
+        // Level 0 of a signed enhancer is the identity; Solarize at level 0 too.
+        let img = Image::new(1, 2, 2, vec![0, 90, 180, 255]).unwrap();
+        for op in [
+            Op::Color,
+            Op::Contrast,
+            Op::Sharpness,
+            Op::Brightness,
+            Op::Solarize,
+        ] {
+            assert_eq!(op.apply(&img, 0, &mut Rng::new(1)), img, "{op:?}");
+        }
+        assert_eq!(
+            Op::Posterize.apply(&img, 9, &mut Rng::new(1)).pixels,
+            vec![0, 80, 176, 240]
+        );
     }
 }

@@ -1,9 +1,17 @@
 //! Per-view augmentation pipelines.
 //!
-//! A [`Pipeline`] turns an 8-bit image into a normalised `f32` CHW view: a sequence of
-//! [`Step`]s on the 8-bit image (as PIL-based reference code does), conversion to `[0, 1]`,
-//! optional Cutout, then per-channel normalisation. All randomness comes from the caller's
-//! [`Rng`], so a view is a pure function of the image and the generator's key.
+//! A [`Pipeline`] turns an 8-bit [`Image`] into a normalised `f32` CHW view, in the order of the
+//! reference torchvision recipes: a sequence of [`Step`]s on the 8-bit image (the transforms
+//! that run on PIL images there), conversion to `[0, 1]` (`ToTensor`: `v / 255`), optional
+//! [`cutout`], then per-channel normalisation `(v - mean) / std` (`Normalize`). All randomness
+//! comes from the caller's [`Rng`], so a view is a pure function of the image and the
+//! generator's key; the loaders key it by `(seed, epoch, sample index, view)`.
+//!
+//! The families, each documented against the published definition it follows:
+//! [`geometry`] (random crop with zero padding, horizontal flip, affine warps, PIL-exact
+//! bilinear resizing, `RandomResizedCrop`, resize and centre crop), [`color`] (PIL's
+//! enhancers and `ImageOps`, colour jitter, grayscale), [`autoaugment`] (the CIFAR-10 policy),
+//! [`randaugment`] and [`cutout`].
 
 pub mod autoaugment;
 pub mod color;
@@ -14,72 +22,80 @@ use crate::data::image::Image;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// CIFAR per-channel mean of the recipe.
+/// CIFAR per-channel mean of the recipe (RGB).
 pub const CIFAR_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-/// CIFAR per-channel standard deviation of the recipe.
+/// CIFAR per-channel standard deviation of the recipe (RGB).
 pub const CIFAR_STD: [f32; 3] = [0.2023, 0.1994, 0.2010];
 /// Fashion-MNIST mean.
 pub const FASHION_MNIST_MEAN: [f32; 1] = [0.2860];
 /// Fashion-MNIST standard deviation.
 pub const FASHION_MNIST_STD: [f32; 1] = [0.3530];
-/// ImageNet per-channel mean.
+/// MNIST mean.
+pub const MNIST_MEAN: [f32; 1] = [0.1307];
+/// MNIST standard deviation.
+pub const MNIST_STD: [f32; 1] = [0.3081];
+/// ImageNet per-channel mean (RGB).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// ImageNet per-channel standard deviation.
+/// ImageNet per-channel standard deviation (RGB).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// One transform on the 8-bit image.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// Random `size x size` crop after zero padding by `padding` pixels.
+    /// Random `size x size` crop after zero padding by `padding` pixels
+    /// ([`geometry::random_crop`]).
     RandomCrop {
         /// Output side.
         size: usize,
         /// Zero padding on every side.
         padding: usize,
     },
-    /// Horizontal flip with probability `p`.
+    /// Horizontal flip with probability `p` ([`geometry::random_hflip`]).
     HorizontalFlip {
         /// Probability.
         p: f64,
     },
-    /// AutoAugment, CIFAR-10 policy.
+    /// AutoAugment, CIFAR-10 policy ([`autoaugment::cifar10_autoaugment`]).
     AutoAugmentCifar10,
-    /// RandAugment with `n` operations at magnitude `m` (of 30).
+    /// RandAugment with `n` operations at magnitude bin `m` of 31
+    /// ([`randaugment::rand_augment`]).
     RandAugment {
         /// Operations per image.
         n: usize,
-        /// Magnitude level.
+        /// Magnitude bin, `0..=30`.
         m: usize,
     },
-    /// torchvision `RandomResizedCrop`.
+    /// torchvision `RandomResizedCrop` ([`geometry::random_resized_crop`]).
     RandomResizedCrop {
         /// Output side.
         size: usize,
-        /// Area fraction range.
+        /// Range of the window's area fraction, within `(0, 1]`.
         scale: (f64, f64),
-        /// Aspect-ratio range.
+        /// Range of the window's aspect ratio (width / height), positive.
         ratio: (f64, f64),
     },
-    /// Colour jitter (brightness, contrast, saturation), applied with probability `p`.
+    /// Colour jitter (brightness, contrast, saturation strengths), applied with probability
+    /// `p` ([`color::color_jitter`] inside torchvision's `RandomApply`).
     ColorJitter {
         /// Brightness, contrast and saturation strengths.
         strength: (f64, f64, f64),
         /// Probability.
         p: f64,
     },
-    /// Grayscale with probability `p`.
+    /// Grayscale with probability `p` (torchvision `RandomGrayscale`, [`color::grayscale`]).
     RandomGrayscale {
         /// Probability.
         p: f64,
     },
-    /// Resize so the shorter side has this length.
+    /// Resize so the shorter side has this length ([`geometry::resize_shorter`]).
     ResizeShorter(usize),
-    /// Centre crop to a square of this side.
+    /// Centre crop to a square of this side ([`geometry::center_crop`]).
     CenterCrop(usize),
 }
 
 impl Step {
-    fn apply(&self, image: Image, rng: &mut Rng) -> Image {
+    /// Applies the step, drawing its randomness from `rng`.
+    pub fn apply(&self, image: Image, rng: &mut Rng) -> Image {
         match *self {
             Step::RandomCrop { size, padding } => geometry::random_crop(&image, size, padding, rng),
             Step::HorizontalFlip { p } => geometry::random_hflip(image, p, rng),
@@ -106,11 +122,55 @@ impl Step {
             Step::CenterCrop(side) => geometry::center_crop(&image, side),
         }
     }
+
+    /// Checks the parameters: sides at least 1, probabilities in `[0, 1]`, strengths
+    /// non-negative, crop scales in `(0, 1]` and ratios positive, each range ordered.
+    pub fn validate(&self) -> Result<()> {
+        let probability = |p: f64| (0.0..=1.0).contains(&p);
+        let ok = match *self {
+            Step::RandomCrop { size, .. } => size > 0,
+            Step::HorizontalFlip { p }
+            | Step::RandomGrayscale { p }
+            | Step::ColorJitter { p, .. } => probability(p),
+            Step::AutoAugmentCifar10 | Step::RandAugment { .. } => true,
+            Step::RandomResizedCrop { size, scale, ratio } => {
+                size > 0
+                    && scale.0 > 0.0
+                    && scale.0 <= scale.1
+                    && scale.1 <= 1.0
+                    && ratio.0 > 0.0
+                    && ratio.0 <= ratio.1
+                    && ratio.1.is_finite()
+            }
+            Step::ResizeShorter(side) | Step::CenterCrop(side) => side > 0,
+        };
+        let jitter = match *self {
+            Step::ColorJitter {
+                strength: (b, c, s),
+                ..
+            } => [b, c, s].iter().all(|v| v.is_finite() && *v >= 0.0),
+            _ => true,
+        };
+        if ok && jitter {
+            Ok(())
+        } else {
+            Err(Error::config(
+                "augmentation step",
+                format!("{self:?} is out of range"),
+            ))
+        }
+    }
 }
 
-/// Cutout (DeVries and Taylor, 2017): one `length x length` square, centred at a uniformly
-/// random pixel and clipped at the borders, set to zero on the `[0, 1]` image before
-/// normalisation (the order of the reference CIFAR code: `ToTensor`, `Cutout`, `Normalize`).
+/// Cutout (DeVries and Taylor, "Improved Regularization of Convolutional Neural Networks with
+/// Cutout", 2017), one hole: the square of side `length` centred at a uniformly random pixel
+/// `(cy, cx)` (row first), rows `cy - length/2 .. cy + length/2` and likewise for columns,
+/// clipped at the borders (so holes at an edge are smaller), is set to zero in every channel.
+/// It runs on the `[0, 1]` view before normalisation, the order of the reference CIFAR code
+/// (`ToTensor`, `Cutout`, `Normalize`).
+///
+/// # Shapes
+/// `view` holds one `[channels, height, width]` CHW view.
 pub fn cutout(
     view: &mut [f32],
     channels: usize,
@@ -129,12 +189,14 @@ pub fn cutout(
     for c in 0..channels {
         for y in y0..y1 {
             let row = (c * height + y) * width;
-            view[row + x0..row + x1].fill(0.0);
+            if let Some(span) = view.get_mut(row + x0..row + x1) {
+                span.fill(0.0);
+            }
         }
     }
 }
 
-/// A per-view augmentation pipeline.
+/// A per-view augmentation pipeline: 8-bit steps, `v / 255`, optional Cutout, normalisation.
 ///
 /// ```
 /// use rescom::Rng;
@@ -142,9 +204,11 @@ pub fn cutout(
 ///
 /// let pipeline = Pipeline::cifar_train();
 /// let image = Image::filled(3, 32, 32, 200);
+/// // The view of sample 7, view 0, epoch 0 under seed 0: a pure function of that key.
 /// let view = pipeline.apply(&image, &mut Rng::from_key(&[0, 0, 7, 0]))?;
 /// assert_eq!(view.len(), 3 * 32 * 32);
 /// assert_eq!(pipeline.output_shape(), (3, 32, 32));
+/// assert_eq!(view, pipeline.apply(&image, &mut Rng::from_key(&[0, 0, 7, 0]))?);
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -158,8 +222,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline of `steps`, then Cutout of side `cutout` (if any), then normalisation with
-    /// `mean` and `std` (one entry per channel). `output` is the `(C, H, W)` every view must
-    /// have; [`Pipeline::apply`] checks it.
+    /// `mean` and `std` (one entry per channel, `std > 0`). `output` is the `(C, H, W)` every
+    /// view must have; [`Pipeline::apply`] checks it. Errors on invalid steps or statistics.
     pub fn new(
         steps: Vec<Step>,
         cutout: Option<usize>,
@@ -167,12 +231,23 @@ impl Pipeline {
         std: &[f32],
         output: (usize, usize, usize),
     ) -> Result<Self> {
-        if mean.len() != output.0 || std.len() != output.0 || std.iter().any(|&s| s <= 0.0) {
+        if output.0 == 0 || output.1 == 0 || output.2 == 0 {
             return Err(Error::config(
-                "mean/std",
-                format!("need {} positive entries each", output.0),
+                "output",
+                format!("{output:?} has a zero dimension"),
             ));
         }
+        if mean.len() != output.0
+            || std.len() != output.0
+            || mean.iter().any(|m| !m.is_finite())
+            || std.iter().any(|&s| !(s.is_finite() && s > 0.0))
+        {
+            return Err(Error::config(
+                "mean/std",
+                format!("need {} finite entries each, std positive", output.0),
+            ));
+        }
+        steps.iter().try_for_each(Step::validate)?;
         Ok(Self {
             steps,
             cutout,
@@ -182,11 +257,62 @@ impl Pipeline {
         })
     }
 
-    /// The CIFAR training recipe: crop 32 with padding 4, flip, AutoAugment (CIFAR-10
-    /// policy), Cutout 16, normalisation.
-    pub fn cifar_train() -> Self {
+    fn fixed(
+        steps: Vec<Step>,
+        cutout: Option<usize>,
+        mean: &[f32],
+        std: &[f32],
+        output: (usize, usize, usize),
+    ) -> Self {
         Self {
-            steps: vec![
+            steps,
+            cutout,
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+            output,
+        }
+    }
+
+    /// The CIFAR training recipe for `side x side` images of `mean.len()` channels: random
+    /// crop `side` with zero padding `padding`, horizontal flip (p = 0.5), AutoAugment (CIFAR-10
+    /// policy), Cutout of side `cutout` (if any), normalisation.
+    pub fn autoaugment_train(
+        side: usize,
+        padding: usize,
+        cutout: Option<usize>,
+        mean: &[f32],
+        std: &[f32],
+    ) -> Result<Self> {
+        Self::new(
+            vec![
+                Step::RandomCrop {
+                    size: side,
+                    padding,
+                },
+                Step::HorizontalFlip { p: 0.5 },
+                Step::AutoAugmentCifar10,
+            ],
+            cutout,
+            mean,
+            std,
+            (mean.len(), side, side),
+        )
+    }
+
+    /// Evaluation of images already of shape `output`: normalisation only.
+    pub fn normalize_only(
+        output: (usize, usize, usize),
+        mean: &[f32],
+        std: &[f32],
+    ) -> Result<Self> {
+        Self::new(Vec::new(), None, mean, std, output)
+    }
+
+    /// The CIFAR training recipe (3x32x32): crop 32 with padding 4, flip, AutoAugment
+    /// (CIFAR-10 policy), Cutout 16, normalisation with [`CIFAR_MEAN`] / [`CIFAR_STD`].
+    pub fn cifar_train() -> Self {
+        Self::fixed(
+            vec![
                 Step::RandomCrop {
                     size: 32,
                     padding: 4,
@@ -194,30 +320,25 @@ impl Pipeline {
                 Step::HorizontalFlip { p: 0.5 },
                 Step::AutoAugmentCifar10,
             ],
-            cutout: Some(16),
-            mean: CIFAR_MEAN.to_vec(),
-            std: CIFAR_STD.to_vec(),
-            output: (3, 32, 32),
-        }
+            Some(16),
+            &CIFAR_MEAN,
+            &CIFAR_STD,
+            (3, 32, 32),
+        )
     }
 
-    /// CIFAR evaluation: normalisation only.
+    /// CIFAR evaluation (one centre view): normalisation only.
     pub fn cifar_eval() -> Self {
-        Self {
-            steps: Vec::new(),
-            cutout: None,
-            mean: CIFAR_MEAN.to_vec(),
-            std: CIFAR_STD.to_vec(),
-            output: (3, 32, 32),
-        }
+        Self::fixed(Vec::new(), None, &CIFAR_MEAN, &CIFAR_STD, (3, 32, 32))
     }
 
-    /// The CIFAR recipe transposed to 1x28x28 Fashion-MNIST/MNIST: crop 28 with padding 4,
-    /// flip, AutoAugment (CIFAR-10 policy, colour operations act on the single channel),
-    /// Cutout 14 (half the side, as 16 is for 32), normalisation.
+    /// The CIFAR recipe transposed to 1x28x28 Fashion-MNIST: crop 28 with padding 4, flip,
+    /// AutoAugment (CIFAR-10 policy; its colour operations act on the single channel and
+    /// Color is the identity), Cutout 14 (half the side, as 16 is for 32), normalisation with
+    /// [`FASHION_MNIST_MEAN`] / [`FASHION_MNIST_STD`].
     pub fn fashion_mnist_train() -> Self {
-        Self {
-            steps: vec![
+        Self::fixed(
+            vec![
                 Step::RandomCrop {
                     size: 28,
                     padding: 4,
@@ -225,29 +346,31 @@ impl Pipeline {
                 Step::HorizontalFlip { p: 0.5 },
                 Step::AutoAugmentCifar10,
             ],
-            cutout: Some(14),
-            mean: FASHION_MNIST_MEAN.to_vec(),
-            std: FASHION_MNIST_STD.to_vec(),
-            output: (1, 28, 28),
-        }
+            Some(14),
+            &FASHION_MNIST_MEAN,
+            &FASHION_MNIST_STD,
+            (1, 28, 28),
+        )
     }
 
     /// Fashion-MNIST evaluation: normalisation only.
     pub fn fashion_mnist_eval() -> Self {
-        Self {
-            steps: Vec::new(),
-            cutout: None,
-            mean: FASHION_MNIST_MEAN.to_vec(),
-            std: FASHION_MNIST_STD.to_vec(),
-            output: (1, 28, 28),
-        }
+        Self::fixed(
+            Vec::new(),
+            None,
+            &FASHION_MNIST_MEAN,
+            &FASHION_MNIST_STD,
+            (1, 28, 28),
+        )
     }
 
-    /// The ImageNet-LT recipe at side `size` (224): RandomResizedCrop (0.08-1), flip,
-    /// colour jitter 0.4, grayscale 0.2, RandAugment (2, 10), normalisation.
+    /// The ImageNet-LT recipe at side `size` (224 in the paper): RandomResizedCrop (scale
+    /// 0.08-1, ratio 3/4-4/3), flip, colour jitter 0.4 (brightness, contrast, saturation),
+    /// grayscale with p = 0.2, RandAugment (n = 2, m = 10), normalisation with
+    /// [`IMAGENET_MEAN`] / [`IMAGENET_STD`]. Takes RGB images of any size.
     pub fn imagenet_train(size: usize) -> Self {
-        Self {
-            steps: vec![
+        Self::fixed(
+            vec![
                 Step::RandomResizedCrop {
                     size,
                     scale: (0.08, 1.0),
@@ -261,25 +384,41 @@ impl Pipeline {
                 Step::RandomGrayscale { p: 0.2 },
                 Step::RandAugment { n: 2, m: 10 },
             ],
-            cutout: None,
-            mean: IMAGENET_MEAN.to_vec(),
-            std: IMAGENET_STD.to_vec(),
-            output: (3, size, size),
-        }
+            None,
+            &IMAGENET_MEAN,
+            &IMAGENET_STD,
+            (3, size, size),
+        )
     }
 
-    /// ImageNet evaluation: resize the shorter side to `size * 256 / 224`, centre crop `size`.
+    /// ImageNet evaluation: resize the shorter side to `size * 256 / 224` (256 for 224),
+    /// centre crop `size`, normalisation.
     pub fn imagenet_eval(size: usize) -> Self {
-        Self {
-            steps: vec![
+        Self::fixed(
+            vec![
                 Step::ResizeShorter(size * 256 / 224),
                 Step::CenterCrop(size),
             ],
-            cutout: None,
-            mean: IMAGENET_MEAN.to_vec(),
-            std: IMAGENET_STD.to_vec(),
-            output: (3, size, size),
-        }
+            None,
+            &IMAGENET_MEAN,
+            &IMAGENET_STD,
+            (3, size, size),
+        )
+    }
+
+    /// The 8-bit steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Cutout side, if any.
+    pub fn cutout(&self) -> Option<usize> {
+        self.cutout
+    }
+
+    /// Per-channel normalisation mean and standard deviation.
+    pub fn normalization(&self) -> (&[f32], &[f32]) {
+        (&self.mean, &self.std)
     }
 
     /// `(C, H, W)` of every view.
@@ -292,40 +431,114 @@ impl Pipeline {
         self.output.0 * self.output.1 * self.output.2
     }
 
-    /// The augmented, normalised view (CHW `f32`).
+    /// The augmented 8-bit image, before conversion, Cutout and normalisation.
+    pub fn augment(&self, image: &Image, rng: &mut Rng) -> Image {
+        let mut img = image.clone();
+        for step in &self.steps {
+            img = step.apply(img, rng);
+        }
+        img
+    }
+
+    /// The augmented, normalised view.
+    ///
+    /// # Shapes
+    /// Returns `C * H * W` values, CHW, for [`Pipeline::output_shape`] `(C, H, W)`.
     pub fn apply(&self, image: &Image, rng: &mut Rng) -> Result<Vec<f32>> {
         let mut out = vec![0.0; self.output_len()];
         self.apply_into(image, rng, &mut out)?;
         Ok(out)
     }
 
-    /// [`Pipeline::apply`] into a caller's buffer of [`Pipeline::output_len`] values.
+    /// [`Pipeline::apply`] into a caller's buffer of [`Pipeline::output_len`] values. Errors
+    /// when the augmented image does not have the declared output shape (e.g. a dataset of
+    /// another image size) or the buffer has the wrong length.
     pub fn apply_into(&self, image: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
-        let mut img = image.clone();
-        for step in &self.steps {
-            img = step.apply(img, rng);
-        }
         let (c, h, w) = self.output;
-        if (img.channels, img.height, img.width) != self.output || out.len() != c * h * w {
+        if out.len() != c * h * w {
+            return Err(Error::Shape {
+                name: "view buffer",
+                actual: vec![out.len()],
+                expected: format!("{} values ({c}x{h}x{w})", c * h * w),
+            });
+        }
+        let img = self.augment(image, rng);
+        if img.shape() != self.output {
             return Err(Error::InvalidDataset(format!(
-                "the pipeline yields {}x{}x{} views but is declared to yield {c}x{h}x{w}; \
-                 check the image size of the dataset",
-                img.channels, img.height, img.width
+                "the pipeline yields {}x{}x{} views from a {}x{}x{} image but is declared to \
+                 yield {c}x{h}x{w}; check the image size of the dataset",
+                img.channels, img.height, img.width, image.channels, image.height, image.width
             )));
         }
         for (o, &v) in out.iter_mut().zip(&img.pixels) {
-            *o = v as f32 / 255.0;
+            *o = f32::from(v) / 255.0;
         }
         if let Some(length) = self.cutout {
             cutout(out, c, h, w, length, rng);
         }
         let area = h * w;
-        for ch in 0..c {
+        for (ch, plane) in out.chunks_exact_mut(area).enumerate() {
             let (m, s) = (self.mean[ch], self.std[ch]);
-            out[ch * area..(ch + 1) * area]
-                .iter_mut()
-                .for_each(|v| *v = (*v - m) / s);
+            plane.iter_mut().for_each(|v| *v = (*v - m) / s);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutout_clips_at_the_border() {
+        let mut rng = Rng::new(5);
+        let mut sizes = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let mut view = vec![1.0f32; 2 * 8 * 8];
+            cutout(&mut view, 2, 8, 8, 4, &mut rng);
+            let zeros = view.iter().filter(|&&v| v == 0.0).count();
+            // Both channels lose the same square of at most 4x4 and at least 2x2 pixels.
+            assert_eq!(zeros % 2, 0);
+            assert!((2 * 4..=2 * 16).contains(&zeros), "{zeros}");
+            assert_eq!(view[..64].iter().filter(|&&v| v == 0.0).count(), zeros / 2);
+            sizes.insert(zeros / 2);
+        }
+        assert!(sizes.contains(&16) && sizes.contains(&4), "{sizes:?}");
+    }
+
+    #[test]
+    fn pipelines_validate_their_parameters() {
+        assert!(Pipeline::new(Vec::new(), None, &[0.5], &[0.0], (1, 2, 2)).is_err());
+        assert!(Pipeline::new(Vec::new(), None, &[0.5], &[0.5], (1, 0, 2)).is_err());
+        assert!(Pipeline::new(Vec::new(), None, &[0.5, 0.5], &[0.5], (1, 2, 2)).is_err());
+        let bad = Step::RandomResizedCrop {
+            size: 4,
+            scale: (0.5, 0.1),
+            ratio: (0.75, 1.33),
+        };
+        assert!(Pipeline::new(vec![bad], None, &[0.5], &[0.5], (1, 4, 4)).is_err());
+        assert!(Step::HorizontalFlip { p: 1.5 }.validate().is_err());
+        for p in [
+            Pipeline::cifar_train(),
+            Pipeline::cifar_eval(),
+            Pipeline::fashion_mnist_train(),
+            Pipeline::fashion_mnist_eval(),
+            Pipeline::imagenet_train(224),
+            Pipeline::imagenet_eval(224),
+        ] {
+            let (mean, std) = p.normalization();
+            let rebuilt =
+                Pipeline::new(p.steps().to_vec(), p.cutout(), mean, std, p.output_shape()).unwrap();
+            assert_eq!(rebuilt, p);
+        }
+        let small =
+            Pipeline::autoaugment_train(28, 4, Some(14), &FASHION_MNIST_MEAN, &FASHION_MNIST_STD)
+                .unwrap();
+        assert_eq!(small, Pipeline::fashion_mnist_train());
+        let mut buffer = vec![0.0; 5];
+        let err = Pipeline::cifar_eval()
+            .apply_into(&Image::filled(3, 32, 32, 0), &mut Rng::new(0), &mut buffer)
+            .unwrap_err();
+        assert!(matches!(err, Error::Shape { .. }), "{err}");
     }
 }

@@ -1,20 +1,39 @@
-//! RandAugment (Cubuk et al., "RandAugment: Practical automated data augmentation with a
-//! reduced search space", 2020), in torchvision's form: `n` operations drawn uniformly (with
-//! replacement) from 14, all at magnitude `m` of 31 levels (0-30). Magnitude tables at level
-//! `m`: shear `0.3 m/30`, translation `150/331 * side * m/30`, rotation `30 m/30` degrees,
-//! enhance factor `1 +- 0.9 m/30`, posterize `8 - round(m / 7.5)` bits, solarize threshold
-//! `255 (1 - m/30)`; signed operations take a random sign.
+//! RandAugment (Cubuk, Zoph, Shlens and Le, "RandAugment: Practical automated data
+//! augmentation with a reduced search space", CVPR Workshops 2020) in torchvision's form
+//! (`transforms.RandAugment(num_ops=n, magnitude=m, num_magnitude_bins=31)`).
+//!
+//! Each of the `n` rounds draws one of 14 operations uniformly (with replacement) and applies
+//! it at magnitude bin `m` of 31 (`0..=30`); signed operations draw a sign with probability
+//! 1/2. The magnitude of bin `m` ([`magnitude`]):
+//!
+//! | operation | magnitude | how it is applied (torchvision on PIL images) |
+//! | --- | --- | --- |
+//! | Identity | - | - |
+//! | ShearX / ShearY | `0.3 m / 30`, signed | PIL affine `(1, s, 0, 0, 1, 0)` / `(1, 0, 0, s, 1, 0)`, nearest, fill 0 |
+//! | TranslateX / TranslateY | `(150 / 331) side m / 30`, signed, truncated to whole pixels | nearest, fill 0 |
+//! | Rotate | `30 m / 30` degrees, signed | PIL `rotate`, nearest, fill 0 |
+//! | Brightness, Color, Contrast, Sharpness | `0.9 m / 30`, signed | PIL `ImageEnhance` with factor `1 + s` |
+//! | Posterize | `8 - round(m / 7.5)` bits | PIL `ImageOps.posterize` |
+//! | Solarize | threshold `255 (1 - m / 30)` | PIL `ImageOps.solarize` |
+//! | AutoContrast, Equalize | - | PIL `ImageOps` |
+//!
+//! The predecessor ImageNet-LT code (PaCo) uses timm's `rand-n2-m10-mstd0.5` variant instead
+//! (a different operation set, magnitudes over 10 levels with Gaussian noise, each operation
+//! applied with probability 1/2); this module implements the published algorithm as
+//! torchvision does.
 
-use crate::data::augment::autoaugment::Op;
+use crate::data::augment::autoaugment::{Op, linspace};
 use crate::data::augment::color;
+use crate::data::augment::geometry::{self, Resample};
 use crate::data::image::Image;
 use crate::rng::Rng;
 
-/// Number of magnitude levels.
-pub const LEVELS: usize = 31;
+/// Number of magnitude bins (`m` lies in `0..BINS`).
+pub const BINS: usize = 31;
 
-const OPS: [Option<Op>; 14] = [
-    None, // identity
+/// The operations drawn from; `None` is the identity.
+pub const OPS: [Option<Op>; 14] = [
+    None,
     Some(Op::ShearX),
     Some(Op::ShearY),
     Some(Op::TranslateX),
@@ -30,23 +49,58 @@ const OPS: [Option<Op>; 14] = [
     Some(Op::Equalize),
 ];
 
-/// Applies RandAugment(`n`, `m`), `m` in `0..=30`.
+/// The unsigned magnitude of `op` at bin `m` (clamped to `0..=30`) for an image of
+/// `height x width` (table in the module docs), and whether the operation is signed.
+pub fn magnitude(op: Op, m: usize, height: usize, width: usize) -> (f64, bool) {
+    let bin = |lo: f64, hi: f64| linspace(lo, hi, m, BINS);
+    match op {
+        Op::ShearX | Op::ShearY => (bin(0.0, 0.3), true),
+        Op::TranslateX => (bin(0.0, 150.0 / 331.0 * width as f64), true),
+        Op::TranslateY => (bin(0.0, 150.0 / 331.0 * height as f64), true),
+        Op::Rotate => (bin(0.0, 30.0), true),
+        Op::Brightness | Op::Color | Op::Contrast | Op::Sharpness => (bin(0.0, 0.9), true),
+        Op::Posterize => {
+            let m = m.min(BINS - 1) as f64;
+            (8.0 - (m / ((BINS - 1) as f64 / 4.0)).round(), false)
+        }
+        Op::Solarize => (bin(255.0, 0.0), false),
+        Op::AutoContrast | Op::Equalize | Op::Invert => (0.0, false),
+    }
+}
+
+/// Applies `op` with the signed magnitude `v` as torchvision's RandAugment does.
+fn apply(op: Op, image: &Image, v: f64) -> Image {
+    match op {
+        Op::ShearX => geometry::shear_x(image, v, Resample::Nearest, 0),
+        Op::ShearY => geometry::shear_y(image, v, Resample::Nearest, 0),
+        // torchvision translates by `int(v)` pixels: the content moves by `v`.
+        Op::TranslateX => geometry::translate_x(image, -v.trunc(), 0),
+        Op::TranslateY => geometry::translate_y(image, -v.trunc(), 0),
+        Op::Rotate => geometry::rotate(image, v, 0),
+        Op::Brightness => color::brightness(image, 1.0 + v),
+        Op::Color => color::color(image, 1.0 + v),
+        Op::Contrast => color::contrast(image, 1.0 + v),
+        Op::Sharpness => color::sharpness(image, 1.0 + v),
+        Op::Posterize => color::posterize(image, v as u32),
+        Op::Solarize => color::solarize(image, v),
+        Op::AutoContrast => color::autocontrast(image),
+        Op::Equalize => color::equalize(image),
+        Op::Invert => color::invert(image),
+    }
+}
+
+/// Applies RandAugment(`n`, `m`) with `m` in `0..=30` (larger values clamp to 30).
 pub fn rand_augment(image: Image, n: usize, m: usize, rng: &mut Rng) -> Image {
-    let m = m.min(LEVELS - 1);
     let mut out = image;
     for _ in 0..n {
-        out = match OPS[rng.index(OPS.len())] {
-            None => out,
-            Some(Op::Posterize) => color::posterize(
-                &out,
-                8 - (m as f64 / ((LEVELS - 1) as f64 / 4.0)).round() as u32,
-            ),
-            Some(Op::Solarize) => color::solarize(
-                &out,
-                (255.0 * (1.0 - m as f64 / (LEVELS - 1) as f64)) as u32,
-            ),
-            Some(op) => op.apply(&out, m, LEVELS, rng),
+        let Some(op) = OPS[rng.index(OPS.len())] else {
+            continue;
         };
+        let (mut v, signed) = magnitude(op, m, out.height, out.width);
+        if signed && rng.bernoulli(0.5) {
+            v = -v;
+        }
+        out = apply(op, &out, v);
     }
     out
 }
@@ -61,7 +115,28 @@ mod tests {
         let a = rand_augment(img.clone(), 2, 10, &mut Rng::new(4));
         let b = rand_augment(img.clone(), 2, 10, &mut Rng::new(4));
         assert_eq!(a, b);
-        assert_eq!((a.channels, a.height, a.width), (3, 16, 16));
+        assert_eq!(a.shape(), (3, 16, 16));
         assert_eq!(rand_augment(img.clone(), 0, 10, &mut Rng::new(4)), img);
+        // At bin 0 only AutoContrast, Equalize and Solarize (threshold 255) change an image.
+        let changed = [
+            color::autocontrast(&img),
+            color::equalize(&img),
+            color::solarize(&img, 255.0),
+        ];
+        for k in 0..50 {
+            let out = rand_augment(img.clone(), 1, 0, &mut Rng::new(k));
+            assert!(out == img || changed.contains(&out));
+        }
+    }
+
+    #[test]
+    fn torchvision_magnitudes() {
+        assert_eq!(magnitude(Op::Posterize, 10, 1, 1), (7.0, false));
+        assert_eq!(magnitude(Op::Posterize, 30, 1, 1), (4.0, false));
+        assert!((magnitude(Op::Solarize, 10, 1, 1).0 - 170.0).abs() < 1e-9);
+        assert!((magnitude(Op::Rotate, 10, 1, 1).0 - 10.0).abs() < 1e-9);
+        let (t, signed) = magnitude(Op::TranslateX, 10, 100, 224);
+        assert!(signed && (t - 150.0 / 331.0 * 224.0 / 3.0).abs() < 1e-9);
+        assert_eq!(magnitude(Op::ShearX, 30, 1, 1), (0.3, true));
     }
 }
