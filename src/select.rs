@@ -112,25 +112,37 @@ fn select_row<O: Ord + Copy>(
     out: &mut [i64],
 ) {
     let k = out.len();
+    let parts = [(0, &keys[..own.start]), (own.end, &keys[own.end..])];
     scratch.clear();
-    scratch.extend_from_slice(&keys[..own.start]);
-    scratch.extend_from_slice(&keys[own.end..]);
-    // The k-th largest key: everything above it is taken, equal keys fill the remainder.
-    let threshold = *scratch.select_nth_unstable_by(k - 1, |a, b| b.cmp(a)).1;
+    for (_, part) in parts {
+        scratch.extend_from_slice(part);
+    }
+    // The k-th largest key (the (n - k)-th smallest, in the natural order): everything
+    // above it is taken, equal keys fill the remainder in column order.
+    let n = scratch.len();
+    let threshold = *scratch.select_nth_unstable(n - k).1;
+    // Branch-free compaction: write every index, advance only past the selected ones. The
+    // slot after the last selected one absorbs the trailing writes.
     let mut taken = 0;
-    for (j, &key) in keys.iter().enumerate() {
-        if key > threshold && !own.contains(&j) {
-            out[taken] = j as i64;
-            taken += 1;
+    let mut ties = 0;
+    for (offset, part) in parts {
+        for (j, &key) in part.iter().enumerate() {
+            let index = (offset + j) as i64;
+            out[taken.min(k - 1)] = index;
+            taken += usize::from(key > threshold);
+            ties += usize::from(key == threshold);
         }
     }
-    for (j, &key) in keys.iter().enumerate() {
-        if taken == k {
-            break;
-        }
-        if key == threshold && !own.contains(&j) {
-            out[taken] = j as i64;
-            taken += 1;
+    debug_assert!(taken < k && taken + ties >= k);
+    for (offset, part) in parts {
+        for (j, &key) in part.iter().enumerate() {
+            if taken == k {
+                return;
+            }
+            if key == threshold {
+                out[taken] = (offset + j) as i64;
+                taken += 1;
+            }
         }
     }
 }
@@ -152,6 +164,41 @@ mod tests {
         let mut out = vec![0; 1];
         select_row(&row, 0..2, &mut scratch, &mut out);
         assert_eq!(out, vec![3], "ties are taken in column order");
+    }
+
+    /// Against a sort: every k from 1 to all negatives, with many ties.
+    #[test]
+    fn radix_selection_matches_a_sort() {
+        let mut rng = crate::rng::Rng::new(8);
+        for trial in 0..200 {
+            let n = 1 + rng.index(60);
+            let values: Vec<f32> = (0..n)
+                .map(|_| (rng.normal() * if trial % 2 == 0 { 1.0 } else { 0.001 }) as f32)
+                .map(|v| {
+                    if trial % 3 == 0 {
+                        (v * 4.0).round() / 4.0
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let keys: Vec<u32> = values.iter().map(|v| v.key()).collect();
+            let start = rng.index(n);
+            let own = start..(start + rng.index(3)).min(n);
+            let others: Vec<usize> = (0..n).filter(|j| !own.contains(j)).collect();
+            if others.is_empty() {
+                continue;
+            }
+            let k = 1 + rng.index(others.len());
+            let mut out = vec![0i64; k];
+            select_row(&keys, own.clone(), &mut Vec::new(), &mut out);
+            let mut sorted: Vec<u32> = others.iter().map(|&j| keys[j]).collect();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            let mut got: Vec<u32> = out.iter().map(|&j| keys[j as usize]).collect();
+            got.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(got, sorted[..k], "trial {trial}");
+            assert!(out.iter().all(|&j| !own.contains(&(j as usize))));
+        }
     }
 
     #[test]
