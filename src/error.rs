@@ -177,6 +177,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A data-loading worker panicked while preparing a batch (a bug in a dataset or a
+    /// transform); the loader reports it as the batch's result and stops the epoch.
+    #[error(
+        "a data-loading worker panicked while preparing the batch of images {indices}: {reason}"
+    )]
+    WorkerPanic {
+        /// The dataset indices of the batch, abbreviated.
+        indices: String,
+        /// The panic message.
+        reason: String,
+    },
+
     // ----- training -----------------------------------------------------------------------
     /// A checkpoint that cannot be written or read back.
     #[error("checkpoint {path}: {reason}")]

@@ -77,12 +77,16 @@ impl InMemoryDataset {
         labels: Vec<usize>,
         num_classes: usize,
     ) -> Result<Self> {
-        let size = channels * height * width;
-        if size == 0 || pixels.len() != size * labels.len() {
+        let size = channels
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(width))
+            .unwrap_or(0);
+        let needed = size.checked_mul(labels.len());
+        if size == 0 || needed != Some(pixels.len()) {
             return Err(Error::InvalidDataset(format!(
                 "{} labels of {channels}x{height}x{width} images need {} bytes, got {}",
                 labels.len(),
-                size * labels.len(),
+                needed.map_or_else(|| "more than usize::MAX".into(), |n| n.to_string()),
                 pixels.len()
             )));
         }

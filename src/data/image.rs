@@ -28,19 +28,42 @@ impl Image {
                 "an image of {channels}x{height}x{width} has no pixels"
             )));
         }
-        if pixels.len() != channels * height * width {
-            return Err(Error::InvalidDataset(format!(
-                "an image of {channels}x{height}x{width} needs {} pixels, got {}",
-                channels * height * width,
-                pixels.len()
-            )));
-        }
-        Ok(Self {
+        let image = Self {
             channels,
             height,
             width,
             pixels,
-        })
+        };
+        image.validate()?;
+        Ok(image)
+    }
+
+    /// Checks that the dimensions are non-zero and `pixels` holds exactly
+    /// `channels * height * width` values (the fields are public, so an [`Image`] built by
+    /// hand may disagree with itself); [`crate::data::Pipeline::apply`] checks every input.
+    ///
+    /// ```
+    /// use rescom::data::Image;
+    /// assert!(Image::filled(3, 2, 2, 0).validate().is_ok());
+    /// let broken = Image { channels: 3, height: 2, width: 2, pixels: vec![0; 5] };
+    /// assert!(broken.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        let expected = self
+            .channels
+            .checked_mul(self.height)
+            .and_then(|n| n.checked_mul(self.width));
+        match expected {
+            Some(n) if n > 0 && n == self.pixels.len() => Ok(()),
+            _ => Err(Error::InvalidDataset(format!(
+                "a {}x{}x{} image holds {} pixels (it needs channels x height x width, none \
+                 zero)",
+                self.channels,
+                self.height,
+                self.width,
+                self.pixels.len()
+            ))),
+        }
     }
 
     /// A constant image (callers pass non-zero dimensions).
@@ -96,7 +119,10 @@ impl Image {
         width: usize,
         hwc: &[u8],
     ) -> Result<Self> {
-        if channels == 0 || height == 0 || width == 0 || hwc.len() != channels * height * width {
+        let expected = channels
+            .checked_mul(height)
+            .and_then(|n| n.checked_mul(width));
+        if expected.is_none_or(|n| n == 0 || n != hwc.len()) {
             return Err(Error::InvalidDataset(format!(
                 "interleaved buffer of {} bytes for a {channels}x{height}x{width} image",
                 hwc.len()

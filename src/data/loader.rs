@@ -14,9 +14,16 @@
 //! an epoch resumed at batch `k` ([`TwoViewLoader::host_batches`],
 //! [`TwoViewLoader::batches_from`]) sees exactly the batches `k..` it would have seen.
 //!
+//! A batch that cannot be built (an unreadable image, a pipeline that does not fit the
+//! images, even a panic in a dataset or a transform, reported as [`Error::WorkerPanic`])
+//! arrives as an `Err` item and ends the epoch's iterator; nothing panics on the consumer's
+//! thread.
+//!
 //! Two-view batches follow SPEC section 1: for `N` images, rows `0..N` are view 1 and rows
 //! `N..2N` view 2 of the same images in the same order, labels repeated.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
@@ -157,6 +164,25 @@ fn build(
     })
 }
 
+/// The error reporting a worker's panic while building the batch of `indices`.
+fn worker_panic(indices: &[usize], payload: &(dyn Any + Send)) -> Error {
+    let reason = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    let shown: Vec<String> = indices.iter().take(8).map(usize::to_string).collect();
+    let more = if indices.len() > 8 {
+        format!(", ... ({} in all)", indices.len())
+    } else {
+        String::new()
+    };
+    Error::WorkerPanic {
+        indices: format!("[{}{more}]", shown.join(", ")),
+        reason,
+    }
+}
+
 /// Runs `build` for every batch in a background thread, `prefetch` batches ahead.
 fn spawn(
     dataset: Arc<dyn Dataset>,
@@ -176,7 +202,12 @@ fn spawn(
         .name("rescom-loader".into())
         .spawn(move || {
             for indices in batches {
-                let batch = pool.install(|| build(&*dataset, &pipeline, &indices, views, key));
+                // A panic in a worker (a dataset's or a transform's bug) becomes this batch's
+                // error, so the consumer never sees a silently shortened epoch.
+                let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    pool.install(|| build(&*dataset, &pipeline, &indices, views, key))
+                }))
+                .unwrap_or_else(|payload| Err(worker_panic(&indices, payload.as_ref())));
                 let failed = batch.is_err();
                 // A closed channel means the consumer stopped: stop too.
                 if sender.send(batch).is_err() || failed {

@@ -431,13 +431,15 @@ impl Pipeline {
         self.output.0 * self.output.1 * self.output.2
     }
 
-    /// The augmented 8-bit image, before conversion, Cutout and normalisation.
-    pub fn augment(&self, image: &Image, rng: &mut Rng) -> Image {
+    /// The augmented 8-bit image, before conversion, Cutout and normalisation. Errors when
+    /// the input image is inconsistent ([`Image::validate`]).
+    pub fn augment(&self, image: &Image, rng: &mut Rng) -> Result<Image> {
+        image.validate()?;
         let mut img = image.clone();
         for step in &self.steps {
             img = step.apply(img, rng);
         }
-        img
+        Ok(img)
     }
 
     /// The augmented, normalised view.
@@ -451,10 +453,17 @@ impl Pipeline {
     }
 
     /// [`Pipeline::apply`] into a caller's buffer of [`Pipeline::output_len`] values. Errors
-    /// when the augmented image does not have the declared output shape (e.g. a dataset of
-    /// another image size) or the buffer has the wrong length.
+    /// when the input image is inconsistent ([`Image::validate`]), the augmented image does
+    /// not have the declared output shape (e.g. a dataset of another image size) or the
+    /// buffer has the wrong length.
     pub fn apply_into(&self, image: &Image, rng: &mut Rng, out: &mut [f32]) -> Result<()> {
         let (c, h, w) = self.output;
+        if c * h * w == 0 {
+            return Err(Error::config(
+                "output",
+                format!("{:?} has a zero dimension", self.output),
+            ));
+        }
         if out.len() != c * h * w {
             return Err(Error::Shape {
                 name: "view buffer",
@@ -462,7 +471,7 @@ impl Pipeline {
                 expected: format!("{} values ({c}x{h}x{w})", c * h * w),
             });
         }
-        let img = self.augment(image, rng);
+        let img = self.augment(image, rng)?;
         if img.shape() != self.output {
             return Err(Error::InvalidDataset(format!(
                 "the pipeline yields {}x{}x{} views from a {}x{}x{} image but is declared to \
