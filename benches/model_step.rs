@@ -8,7 +8,12 @@
 //! cargo bench --bench model_step -- --steps 10
 //! cargo bench --bench model_step -- --ndarray 1       # also ndarray (~80 s a step)
 //! cargo bench --bench model_step -- --ops             # single layers of the network
+//! cargo bench --bench model_step -- --overhead 10     # ResCom vs cross-entropy, paired
 //! ```
+//!
+//! `--overhead N` alternates a cross-entropy step and a full ResCom step (head, `ResComLoss`
+//! with the CIFAR-100 recipe, queue update) N times, so drift of the machine's speed hits
+//! both alike, and reports the median of the per-pair ratios.
 //!
 //! Each step is split into forward, backward and optimiser time; `--ops` times the layers the
 //! network is made of at the shapes of its three stages.
@@ -20,7 +25,8 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
 use rescom::model::{ResComModel, ResComModelConfig};
-use rescom::{BalancedSoftmaxLossConfig, Rng};
+use rescom::train::Network;
+use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
 mod allocator;
@@ -211,6 +217,81 @@ fn ops(device: &Device) {
     }
 }
 
+/// Alternates cross-entropy and ResCom training steps and prints the paired overhead.
+fn overhead(device: &Device, pairs: usize) {
+    device.seed(0);
+    let mut rng = Rng::new(5);
+    let half: Vec<i64> = (0..ROWS / 2).map(|_| rng.index(CLASSES) as i64).collect();
+    let labels: Vec<i64> = half.iter().chain(&half).copied().collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
+    let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let init = || match ResComModelConfig::new("resnet32".into(), CLASSES).init(device) {
+        Ok(model) => model,
+        Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
+    };
+    let (mut ce_model, mut rescom_model) = (init(), init());
+    let (mut ce_optimiser, mut rescom_optimiser) = (sgd(), sgd());
+    let plain = match BalancedSoftmaxLossConfig::new(vec![1; CLASSES]).init(device) {
+        Ok(loss) => loss,
+        Err(e) => panic!("uniform counts are valid: {e}"),
+    };
+    let counts: Vec<usize> = (0..CLASSES)
+        .map(|c| (500.0 * 100f64.powf(-(c as f64) / 99.0)).floor() as usize)
+        .collect();
+    let mut rescom = match ResComLossConfig::new(counts).init(device) {
+        Ok(loss) => loss,
+        Err(e) => panic!("the CIFAR-100 recipe is valid: {e}"),
+    };
+    let (mut ce_ms, mut rescom_ms, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in 0..=pairs {
+        let start = Instant::now();
+        let logits = ce_model.forward_logits(images.clone());
+        let loss = match plain.forward(logits, labels.clone()) {
+            Ok(loss) => loss,
+            Err(e) => panic!("valid inputs: {e}"),
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &ce_model);
+        ce_model = ce_optimiser.step(0.1, ce_model, grads);
+        sync(device);
+        let ce = ms(start.elapsed());
+
+        let start = Instant::now();
+        let (logits, projections) = rescom_model.forward_train(images.clone());
+        let out = match rescom.forward(projections, logits, labels.clone()) {
+            Ok(out) => out,
+            Err(e) => panic!("valid inputs: {e}"),
+        };
+        let grads = GradientsParams::from_grads(out.total.backward(), &rescom_model);
+        rescom_model = rescom_optimiser.step(0.1, rescom_model, grads);
+        sync(device);
+        let full = ms(start.elapsed());
+        println!(
+            "pair {pair}{}: cross-entropy {ce:8.1} ms, rescom {full:8.1} ms, ratio {:.4}",
+            if pair == 0 { " (warm-up)" } else { "" },
+            full / ce
+        );
+        if pair > 0 {
+            ce_ms.push(ce);
+            rescom_ms.push(full);
+            ratios.push(full / ce);
+        }
+    }
+    if ratios.is_empty() {
+        return;
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{pairs} pairs: cross-entropy median {:.1} ms, rescom median {:.1} ms, \
+         overhead (median of paired ratios) {:+.2}%",
+        median(ce_ms),
+        median(rescom_ms),
+        (median(ratios) - 1.0) * 100.0
+    );
+}
+
 fn main() {
     allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
@@ -220,6 +301,10 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .and_then(|v| v.parse::<usize>().ok())
     };
+    if let Some(pairs) = value("--overhead") {
+        overhead(&Device::flex().autodiff(), pairs);
+        return;
+    }
     if args.iter().any(|a| a == "--ops") {
         ops(&Device::flex().autodiff());
         return;

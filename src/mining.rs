@@ -241,69 +241,70 @@ impl HardPairMiner {
     }
 
     /// [`HardPairMiner::mine`] for inputs already validated by the caller.
+    ///
+    /// Slots are chosen on the detached similarities; the mined similarities are then read
+    /// with one gather, so the backward pass scatters into a single `[rows, C * K]` gradient.
     pub(crate) fn mine_unchecked(
         &self,
         similarities: Tensor<2>,
         labels: Tensor<1, Int>,
     ) -> MinedPairs {
         let [rows, _] = similarities.dims();
-        let (classes, per_class) = (self.num_classes, self.per_class);
-        let by_class = similarities.clone().reshape([rows, classes, per_class]);
-
-        // Own-class block [rows, K], read through the class view instead of an index table.
-        let own_index = labels
-            .clone()
-            .reshape([rows, 1, 1])
-            .expand([rows, 1, per_class]);
-        let own = by_class
-            .clone()
-            .gather(1, own_index)
-            .reshape([rows, per_class]);
-        let own_slot_base = labels
-            .clone()
-            .mul_scalar(per_class as i64)
-            .reshape([rows, 1]);
-        let positives = if self.hard_positives == per_class {
-            let offsets = Tensor::<1, Int>::arange(0..per_class as i64, &own.device())
-                .reshape([1, per_class])
-                .expand([rows, per_class]);
-            MinedSet {
-                similarities: own,
-                slots: own_slot_base.expand([rows, per_class]) + offsets,
-                classes: labels.clone().reshape([rows, 1]).expand([rows, per_class]),
-                valid: None,
+        let k_pos = self.hard_positives;
+        let positive_slots = self.hardest_positives(similarities.clone().detach(), labels.clone());
+        let negative_slots = (self.hard_negatives > 0)
+            .then(|| self.hardest_negatives(similarities.clone(), labels.clone()));
+        let slots = match &negative_slots {
+            Some(negative_slots) => {
+                Tensor::cat(vec![positive_slots.clone(), negative_slots.clone()], 1)
             }
-        } else {
-            let (_, index) = own
-                .clone()
-                .detach()
-                .neg()
-                .topk_with_indices(self.hard_positives, 1);
-            MinedSet {
-                similarities: own.gather(1, index.clone()),
-                slots: index + own_slot_base.expand([rows, self.hard_positives]),
-                classes: labels
-                    .clone()
-                    .reshape([rows, 1])
-                    .expand([rows, self.hard_positives]),
-                valid: None,
-            }
+            None => positive_slots.clone(),
         };
+        let width = slots.dims()[1];
+        let mined = similarities.gather(1, slots);
 
-        let negatives = (self.hard_negatives > 0).then(|| {
-            let slots = self.hardest_negatives(similarities.clone(), labels);
-            MinedSet {
-                similarities: similarities.gather(1, slots.clone()),
-                classes: slots.clone().div_scalar(per_class as i64),
-                slots,
-                valid: None,
-            }
+        let positives = MinedSet {
+            similarities: mined.clone().slice([0..rows, 0..k_pos]),
+            slots: positive_slots,
+            classes: labels.reshape([rows, 1]).expand([rows, k_pos]),
+            valid: None,
+        };
+        let negatives = negative_slots.map(|slots| MinedSet {
+            similarities: mined.slice([0..rows, k_pos..width]),
+            classes: slots.clone().div_scalar(self.per_class as i64),
+            slots,
+            valid: None,
         });
-
         MinedPairs {
             positives,
             negatives,
         }
+    }
+
+    /// Slots of the `k_pos` least similar keys of each row's own class, `Int [rows, k_pos]`,
+    /// read through the `[rows, C, K]` class view instead of an index table.
+    fn hardest_positives(&self, similarities: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2, Int> {
+        let [rows, _] = similarities.dims();
+        let (classes, per_class) = (self.num_classes, self.per_class);
+        let own_slot_base = labels
+            .clone()
+            .mul_scalar(per_class as i64)
+            .reshape([rows, 1]);
+        let offsets = if self.hard_positives == per_class {
+            Tensor::<1, Int>::arange(0..per_class as i64, &similarities.device())
+                .reshape([1, per_class])
+                .expand([rows, per_class])
+        } else {
+            let own_index = labels.reshape([rows, 1, 1]).expand([rows, 1, per_class]);
+            let (_, offsets) = similarities
+                .reshape([rows, classes, per_class])
+                .gather(1, own_index)
+                .reshape([rows, per_class])
+                .neg()
+                .topk_with_indices(self.hard_positives, 1);
+            offsets
+        };
+        own_slot_base.expand([rows, self.hard_positives]) + offsets
     }
 }
 

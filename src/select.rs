@@ -92,30 +92,28 @@ fn select_rows<T: Key>(
         .zip(values.par_chunks(columns))
         .zip(labels.par_iter())
         .for_each_init(
-            || (Vec::with_capacity(columns), Vec::with_capacity(columns)),
-            |(keys, scratch), ((out, row), &label)| {
+            || Vec::with_capacity(columns),
+            |scratch, ((out, row), &label)| {
                 let own = label as usize * per_class..(label as usize + 1) * per_class;
-                keys.clear();
-                keys.extend(row.iter().map(|v| v.key()));
-                select_row(keys, own, scratch, out);
+                select_row(row, own, scratch, out);
             },
         );
     out
 }
 
-/// Writes into `out` the column indices of the `out.len()` largest `keys` outside `own`;
-/// entries equal to the smallest selected key are taken in column order.
-fn select_row<O: Ord + Copy>(
-    keys: &[O],
+/// Writes into `out` the column indices of the `out.len()` largest `values` outside `own`;
+/// entries equal to the smallest selected value are taken in column order.
+fn select_row<T: Key>(
+    values: &[T],
     own: std::ops::Range<usize>,
-    scratch: &mut Vec<O>,
+    scratch: &mut Vec<T::Ordered>,
     out: &mut [i64],
 ) {
     let k = out.len();
-    let parts = [(0, &keys[..own.start]), (own.end, &keys[own.end..])];
+    let parts = [(0, &values[..own.start]), (own.end, &values[own.end..])];
     scratch.clear();
     for (_, part) in parts {
-        scratch.extend_from_slice(part);
+        scratch.extend(part.iter().map(|v| v.key()));
     }
     // The k-th largest key (the (n - k)-th smallest, in the natural order): everything
     // above it is taken, equal keys fill the remainder in column order.
@@ -126,20 +124,20 @@ fn select_row<O: Ord + Copy>(
     let mut taken = 0;
     let mut ties = 0;
     for (offset, part) in parts {
-        for (j, &key) in part.iter().enumerate() {
-            let index = (offset + j) as i64;
-            out[taken.min(k - 1)] = index;
+        for (j, value) in part.iter().enumerate() {
+            let key = value.key();
+            out[taken.min(k - 1)] = (offset + j) as i64;
             taken += usize::from(key > threshold);
             ties += usize::from(key == threshold);
         }
     }
     debug_assert!(taken < k && taken + ties >= k);
     for (offset, part) in parts {
-        for (j, &key) in part.iter().enumerate() {
+        for (j, value) in part.iter().enumerate() {
             if taken == k {
                 return;
             }
-            if key == threshold {
+            if value.key() == threshold {
                 out[taken] = (offset + j) as i64;
                 taken += 1;
             }
@@ -153,10 +151,7 @@ mod tests {
 
     #[test]
     fn selects_the_largest_outside_the_own_block() {
-        let row: Vec<u32> = [0.9f32, 0.8, 0.1, 0.7, 0.7, 0.3]
-            .iter()
-            .map(|v| v.key())
-            .collect();
+        let row = [0.9f32, 0.8, 0.1, 0.7, 0.7, 0.3];
         let (mut scratch, mut out) = (Vec::new(), vec![0; 3]);
         // Own block is columns 0..2; the largest others are 0.7, 0.7, 0.3.
         select_row(&row, 0..2, &mut scratch, &mut out);
@@ -191,7 +186,7 @@ mod tests {
             }
             let k = 1 + rng.index(others.len());
             let mut out = vec![0i64; k];
-            select_row(&keys, own.clone(), &mut Vec::new(), &mut out);
+            select_row(&values, own.clone(), &mut Vec::new(), &mut out);
             let mut sorted: Vec<u32> = others.iter().map(|&j| keys[j]).collect();
             sorted.sort_unstable_by(|a, b| b.cmp(a));
             let mut got: Vec<u32> = out.iter().map(|&j| keys[j as usize]).collect();
