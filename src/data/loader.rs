@@ -165,6 +165,17 @@ fn build(
 }
 
 /// The error reporting a worker's panic while building the batch of `indices`.
+/// Rejects a pipeline whose views hold no value.
+fn check_views(pipeline: &Pipeline) -> Result<()> {
+    if pipeline.output_len() == 0 {
+        return Err(Error::config(
+            "pipeline",
+            format!("views of shape {:?} are empty", pipeline.output_shape()),
+        ));
+    }
+    Ok(())
+}
+
 fn worker_panic(indices: &[usize], payload: &(dyn Any + Send)) -> Error {
     let reason = payload
         .downcast_ref::<&str>()
@@ -263,12 +274,7 @@ impl TwoViewLoader {
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        if pipeline.output_len() == 0 {
-            return Err(Error::config(
-                "pipeline",
-                format!("views of shape {:?} are empty", pipeline.output_shape()),
-            ));
-        }
+        check_views(&pipeline)?;
         if dataset.is_empty() {
             return Err(Error::InvalidDataset("the training set is empty".into()));
         }
@@ -367,12 +373,7 @@ impl EvalLoader {
         device: &Device,
     ) -> Result<Self> {
         config.validate()?;
-        if pipeline.output_len() == 0 {
-            return Err(Error::config(
-                "pipeline",
-                format!("views of shape {:?} are empty", pipeline.output_shape()),
-            ));
-        }
+        check_views(&pipeline)?;
         Ok(Self {
             dataset,
             pipeline: Arc::new(pipeline),
