@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
-use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
 use rescom::model::{ResComModel, ResComModelConfig};
 use rescom::train::Network;
@@ -30,18 +30,12 @@ use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
 mod allocator;
+#[path = "support/optim.rs"]
+mod optim;
+use optim::sgd;
 
 const ROWS: usize = 256;
 const CLASSES: usize = 100;
-
-fn sgd() -> burn::optim::ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init()
-}
 
 #[derive(Default, Clone, Copy)]
 struct Split {

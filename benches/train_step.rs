@@ -8,7 +8,7 @@
 //!
 //! Their ratio is ResCom's overhead over a cross-entropy step.
 
-use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rescom::model::ResComModelConfig;
@@ -17,6 +17,9 @@ use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
 mod allocator;
+#[path = "support/optim.rs"]
+mod optim;
+use optim::sgd;
 #[path = "support/device.rs"]
 mod device;
 
@@ -40,15 +43,6 @@ fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     );
     let labels = Tensor::from_data(TensorData::new(labels, [2 * IMAGES]), device);
     (images, labels)
-}
-
-fn sgd() -> burn::optim::ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init()
 }
 
 fn bench_train_step(c: &mut Criterion) {
