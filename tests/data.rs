@@ -189,6 +189,29 @@ fn idx_files_raw_gzipped_and_damaged() {
     .unwrap();
     let err = load_fashion_mnist(dir.path(), Split::Test).unwrap_err();
     assert!(err.to_string().contains("labels for 2 images"), "{err}");
+    // A truncated image file, a label out of range, a damaged gzip stream.
+    let full = idx(&[3, 4, 5], &images);
+    std::fs::write(
+        dir.path().join("t10k-images-idx3-ubyte"),
+        &full[..full.len() - 1],
+    )
+    .unwrap();
+    let err = load_fashion_mnist(dir.path(), Split::Test).unwrap_err();
+    assert!(matches!(err, rescom::Error::CorruptData { .. }), "{err}");
+    std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), &full).unwrap();
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte.gz"),
+        idx(&[3], &[9, 0, 10]),
+    )
+    .unwrap();
+    let err = load_fashion_mnist(dir.path(), Split::Test).unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte.gz"),
+        b"\x1f\x8bgarbage",
+    )
+    .unwrap();
+    assert!(load_fashion_mnist(dir.path(), Split::Test).is_err());
 }
 
 #[test]
@@ -251,16 +274,8 @@ fn mnist_is_complete() {
 
 #[test]
 fn cifar_lt_sizes_and_groups() {
-    let total = |n, c, f| {
-        long_tail_counts(n, c, ImbalanceProfile::Exponential, f)
-            .unwrap()
-            .iter()
-            .sum::<usize>()
-    };
-    assert_eq!(total(500, 100, 100.0), 10_847);
-    assert_eq!(total(500, 100, 50.0), 12_608);
-    assert_eq!(total(500, 100, 10.0), 19_573);
-    assert_eq!(total(5000, 10, 100.0), 12_406);
+    // The published totals (10,847 and 12,406 at imbalance 100) are unit-tested in
+    // `data::longtail`; here the groups and the subset built from the counts.
     let counts = long_tail_counts(500, 100, ImbalanceProfile::Exponential, 100.0).unwrap();
     assert_eq!((counts[0], counts[99]), (500, 5));
     assert!(counts.windows(2).all(|w| w[0] >= w[1]));
