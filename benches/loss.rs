@@ -15,7 +15,10 @@ mod allocator;
 #[path = "support/device.rs"]
 mod device;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use rescom::{ClassBalancedQueueConfig, HardPairMinerConfig, ResComLossConfig, Rng, l2_normalize};
+use rescom::{
+    ClassBalancedQueueConfig, HardPairMinerConfig, ResComLossConfig, ResComModelOutput, Rng,
+    l2_normalize,
+};
 
 /// One benchmark size.
 struct Case {
@@ -109,15 +112,17 @@ fn bench_loss(c: &mut Criterion) {
     let mut group = c.benchmark_group("loss");
     group.sample_size(30);
     for case in &CASES {
-        let mut loss = config(case).init(&device).expect("valid config");
+        let loss = config(case).init(&device).expect("valid config");
         let (features, logits, labels) = inputs(case, &device);
         group.bench_function(BenchmarkId::from_parameter(case.name), |b| {
             b.iter(|| {
                 let features = features.clone().require_grad();
                 let logits = logits.clone().require_grad();
-                let out = loss
-                    .forward(features.clone(), logits.clone(), labels.clone())
-                    .expect("valid inputs");
+                let output = ResComModelOutput {
+                    logits: logits.clone(),
+                    projections: features.clone(),
+                };
+                let out = loss.forward(output, labels.clone()).expect("valid inputs");
                 let grads = out.total.backward();
                 // Materialise both gradients, as an optimiser step would.
                 let gf = features.grad(&grads).expect("gradient");

@@ -25,7 +25,6 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
 use rescom::model::{ResComModel, ResComModelConfig};
-use rescom::train::Network;
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
@@ -232,14 +231,14 @@ fn overhead(device: &Device, pairs: usize) {
     let counts: Vec<usize> = (0..CLASSES)
         .map(|c| (500.0 * 100f64.powf(-(c as f64) / 99.0)).floor() as usize)
         .collect();
-    let mut rescom = match ResComLossConfig::new(counts).init(device) {
+    let rescom = match ResComLossConfig::new(counts).init(device) {
         Ok(loss) => loss,
         Err(e) => panic!("the CIFAR-100 recipe is valid: {e}"),
     };
     let (mut ce_ms, mut rescom_ms, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for pair in 0..=pairs {
         let start = Instant::now();
-        let logits = ce_model.forward_logits(images.clone());
+        let logits = ce_model.logits(images.clone());
         let loss = match plain.forward(logits, labels.clone()) {
             Ok(loss) => loss,
             Err(e) => panic!("valid inputs: {e}"),
@@ -250,8 +249,8 @@ fn overhead(device: &Device, pairs: usize) {
         let ce = ms(start.elapsed());
 
         let start = Instant::now();
-        let (logits, projections) = rescom_model.forward_train(images.clone());
-        let out = match rescom.forward(projections, logits, labels.clone()) {
+        let output = rescom_model.forward(images.clone());
+        let out = match rescom.forward(output, labels.clone()) {
             Ok(out) => out,
             Err(e) => panic!("valid inputs: {e}"),
         };

@@ -12,7 +12,6 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rescom::model::ResComModelConfig;
-use rescom::train::Network;
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]
@@ -63,7 +62,7 @@ fn bench_train_step(c: &mut Criterion) {
         .expect("uniform counts give plain cross-entropy");
     group.bench_function("resnet32_ce", |b| {
         b.iter(|| {
-            let logits = model.forward_logits(images.clone());
+            let logits = model.logits(images.clone());
             let loss = plain.forward(logits, labels.clone()).expect("valid inputs");
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(0.1, model.clone(), grads);
@@ -71,15 +70,15 @@ fn bench_train_step(c: &mut Criterion) {
         })
     });
 
-    let mut loss_fn = ResComLossConfig::new(counts())
+    let loss_fn = ResComLossConfig::new(counts())
         .init(&device)
         .expect("recipe");
     let mut optimizer = sgd();
     group.bench_function("resnet32_rescom", |b| {
         b.iter(|| {
-            let (logits, projections) = model.forward_train(images.clone());
+            let output = model.forward(images.clone());
             let out = loss_fn
-                .forward(projections, logits, labels.clone())
+                .forward(output, labels.clone())
                 .expect("valid inputs");
             let grads = GradientsParams::from_grads(out.total.backward(), &model);
             model = optimizer.step(0.1, model.clone(), grads);

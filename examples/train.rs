@@ -21,6 +21,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use rescom::ResComLossConfig;
 use rescom::data::{
     Dataset, EvalLoader, ImbalanceProfile, ListDataset, LoaderConfig, OnUnreadable, Pipeline,
     Split, Subset, TwoViewLoader, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
@@ -123,25 +124,26 @@ struct Args {
     #[arg(long)]
     recipe: bool,
     /// Contrastive temperature.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = recipe().temperature)]
     temperature: f64,
     /// Queue keys per class K.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = recipe().queue_per_class)]
     queue_per_class: usize,
     /// Hard positives per row.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = recipe().hard_positives)]
     hard_positives: usize,
-    /// Hard negatives per row (default: min(400, (C - 1) K / 2)).
+    /// Hard negatives per row (default: `ResComLossConfig::scaled_hard_negatives`,
+    /// min(400, (C - 1) K / 2)).
     #[arg(long)]
     hard_negatives: Option<usize>,
     /// Weight of the contrastive term.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = recipe().contrast_weight)]
     contrast_weight: f64,
     /// Effective-number beta of the class weights.
-    #[arg(long, default_value_t = 0.999999)]
+    #[arg(long, default_value_t = recipe().effective_num_beta)]
     beta: f64,
     /// Prior strength eta inside the contrast.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = recipe().prior_strength)]
     prior_strength: f64,
     /// Projection dimension (default 32; 128 for ResNet-50).
     #[arg(long)]
@@ -191,6 +193,11 @@ struct Args {
     /// List datasets: skip unreadable images instead of failing.
     #[arg(long)]
     skip_unreadable: bool,
+}
+
+/// The loss hyper-parameters of the published recipe: the defaults of `ResComLossConfig`.
+fn recipe() -> ResComLossConfig {
+    ResComLossConfig::new(Vec::new())
 }
 
 fn device(backend: Backend) -> Result<Device, String> {
@@ -393,7 +400,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Schedule::Cosine => LrSchedule::imagenet_recipe(lr, epochs),
         Schedule::Constant => LrSchedule::Constant { lr },
     };
-    let proj_dim = args.proj_dim.unwrap_or(if imagenet { 128 } else { 32 });
+    let proj_dim = args
+        .proj_dim
+        .unwrap_or(if imagenet { 128 } else { recipe().dim });
     let method = match args.method.as_str() {
         "cross-entropy" => Method::CrossEntropy,
         "balanced-softmax" => Method::BalancedSoftmax,
@@ -408,7 +417,6 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Ablation::BalancedSoftmax => parts.balanced_softmax = false,
         }
     }
-    let negatives = (classes - 1) * args.queue_per_class;
     let config = TrainConfig {
         method,
         parts,
@@ -416,7 +424,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             dim: proj_dim,
             queue_per_class: args.queue_per_class,
             hard_positives: args.hard_positives,
-            hard_negatives: args.hard_negatives.unwrap_or(400.min(negatives / 2)),
+            hard_negatives: args.hard_negatives.unwrap_or_else(|| {
+                ResComLossConfig::scaled_hard_negatives(classes, args.queue_per_class)
+            }),
             temperature: args.temperature,
             contrast_weight: args.contrast_weight,
             effective_num_beta: args.beta,

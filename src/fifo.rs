@@ -11,7 +11,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
-use crate::ops::overwrite_rows;
+use crate::ops::{int_dtype, on_device, overwrite_rows};
 
 /// Configuration of a [`FifoQueue`].
 #[derive(Config, Debug)]
@@ -90,7 +90,7 @@ impl FifoQueue {
 
     /// Similarities of queries with every slot, `[rows, size]`.
     pub fn similarities(&self, queries: Tensor<2>) -> Tensor<2> {
-        let keys = self.keys().cast(queries.dtype());
+        let keys = on_device(self.keys(), &queries.device()).cast(queries.dtype());
         queries.matmul(keys.transpose())
     }
 
@@ -126,9 +126,11 @@ impl FifoQueue {
             .without_autodiff()
             .to_device(&device)
             .cast(queue.dtype());
-        let labels = labels.without_autodiff().to_device(&device);
-        let slot_labels = self.labels.val().without_autodiff();
-        let pointer = self.pointer.val().without_autodiff();
+        // Integers in the device's own width, whatever backend the state or labels came from.
+        let int = int_dtype(&device);
+        let slot_labels = self.labels.val().without_autodiff().cast(int);
+        let labels = labels.without_autodiff().to_device(&device).cast(int);
+        let pointer = self.pointer.val().without_autodiff().cast(int);
 
         let offsets = Tensor::<1, Int>::arange(0..rows as i64, &device);
         let slots = offsets

@@ -16,6 +16,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Re
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::{Error, Result};
+use crate::loss::ResComModelOutput;
 
 /// Configuration of a [`ResComHead`].
 #[derive(Config, Debug)]
@@ -82,8 +83,8 @@ impl ResComHeadConfig {
 ///
 /// let device = Device::flex();
 /// let head = ResComHeadConfig::new(64, 10, 64, 32).init(&device)?;
-/// let (logits, projections) = head.forward(Tensor::<2>::ones([4, 64], &device));
-/// assert_eq!((logits.dims(), projections.dims()), ([4, 10], [4, 32]));
+/// let out = head.forward(Tensor::<2>::ones([4, 64], &device));
+/// assert_eq!((out.logits.dims(), out.projections.dims()), ([4, 10], [4, 32]));
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
@@ -117,14 +118,14 @@ impl ResComHead {
     /// # Shapes
     /// - `features`: `[B, F]`
     /// - output: logits `[B, C]`, projections `[B, D]`
-    pub fn forward(&self, features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward(&self, features: Tensor<2>) -> ResComModelOutput {
         let hidden = self
             .relu
             .forward(self.norm.forward(self.hidden.forward(features.clone())));
-        (
-            self.classifier.forward(features),
-            self.projection.forward(hidden),
-        )
+        ResComModelOutput {
+            logits: self.classifier.forward(features),
+            projections: self.projection.forward(hidden),
+        }
     }
 
     /// Logits only.

@@ -23,7 +23,7 @@ pub use fifo::{FifoQueue, FifoQueueConfig};
 pub use loss::{
     BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ClassBalancedContrastiveLoss,
     ClassBalancedContrastiveLossConfig, KeyMemory, MemoryKind, ResComLoss, ResComLossConfig,
-    ResComOutput,
+    ResComModelOutput, ResComOutput,
 };
 pub use mining::{HardPairMiner, HardPairMinerConfig, MinedPairs, MinedSet};
 pub use normalize::l2_normalize;

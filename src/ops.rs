@@ -1,6 +1,6 @@
 //! Small tensor helpers shared by the components.
 
-use burn::tensor::{Bool, IndexingUpdateOp, Int, Tensor};
+use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor};
 
 /// `mask[i, c] = (labels[i] == c)`, for any number of classes (Burn's `one_hot` needs at
 /// least two).
@@ -54,4 +54,27 @@ where
     memory
         .mask_fill(touched, 0)
         .select_assign(0, slots, rows, IndexingUpdateOp::Add)
+}
+
+/// `tensor` on `device`, with the device's autodiff association: how a shared memory is read
+/// by a replica on another device, or by a step on an autodiff device.
+pub(crate) fn on_device<const D: usize, K>(tensor: Tensor<D, K>, device: &Device) -> Tensor<D, K>
+where
+    K: burn::tensor::kind::Autodiff,
+{
+    let tensor = if tensor.device() == *device {
+        tensor
+    } else {
+        tensor.to_device(device)
+    };
+    if device.is_autodiff() {
+        tensor.autodiff()
+    } else {
+        tensor.without_autodiff()
+    }
+}
+
+/// The integer dtype `device` creates by default (backends differ: 32 or 64 bits).
+pub(crate) fn int_dtype(device: &Device) -> burn::tensor::DType {
+    Tensor::<1, Int>::zeros([0], device).dtype()
 }

@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::check;
 use crate::error::{Error, Result};
-use crate::ops::{class_mask, overwrite_rows};
+use crate::ops::{class_mask, int_dtype, on_device, overwrite_rows};
 use crate::rng::Rng;
 
 /// Configuration of a [`ClassBalancedQueue`].
@@ -158,7 +158,7 @@ impl ClassBalancedQueue {
     /// - `queries`: `[rows, D]`
     /// - output: `[rows, C * K]`
     pub fn similarities(&self, queries: Tensor<2>) -> Tensor<2> {
-        let keys = self.keys().cast(queries.dtype());
+        let keys = on_device(self.keys(), &queries.device()).cast(queries.dtype());
         queries.matmul(keys.transpose())
     }
 
@@ -235,8 +235,10 @@ impl ClassBalancedQueue {
             .without_autodiff()
             .to_device(&device)
             .cast(queue.dtype());
-        let labels = labels.without_autodiff().to_device(&device);
-        let pointers = self.pointers.val().without_autodiff();
+        // Integers in the device's own width, whatever backend the state or labels came from.
+        let int = int_dtype(&device);
+        let pointers = self.pointers.val().without_autodiff().cast(int);
+        let labels = labels.without_autodiff().to_device(&device).cast(int);
 
         let one_hot = class_mask(labels.clone(), classes).int(); // [N, C]
         let counts = one_hot.clone().sum_dim(0).reshape([classes]); // [C]

@@ -11,6 +11,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Many-shot classes have more than this many training images.
+pub const MANY_SHOT_ABOVE: usize = 100;
+/// Few-shot classes have fewer than this many training images.
+pub const FEW_SHOT_BELOW: usize = 20;
+
+/// The standard groups of classes by training count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShotGroup {
+    /// `n_c > 100`.
+    Many,
+    /// `20 <= n_c <= 100`.
+    Medium,
+    /// `n_c < 20`.
+    Few,
+}
+
+impl ShotGroup {
+    /// The group of a class with `count` training images.
+    pub fn of(count: usize) -> Self {
+        if count > MANY_SHOT_ABOVE {
+            ShotGroup::Many
+        } else if count >= FEW_SHOT_BELOW {
+            ShotGroup::Medium
+        } else {
+            ShotGroup::Few
+        }
+    }
+}
+
 /// The constant added to the prior before taking its logarithm.
 pub const LOG_PRIOR_EPS: f64 = 1e-9;
 
@@ -239,5 +269,14 @@ mod tests {
         assert!(w.iter().all(|w| w.is_finite()));
         let one = ClassStats::new(&[4, 1]).unwrap();
         assert_eq!(w, one.effective_number_weights(0.5).unwrap());
+    }
+
+    #[test]
+    fn shot_groups_follow_the_standard_thresholds() {
+        assert_eq!(ShotGroup::of(101), ShotGroup::Many);
+        assert_eq!(ShotGroup::of(100), ShotGroup::Medium);
+        assert_eq!(ShotGroup::of(20), ShotGroup::Medium);
+        assert_eq!(ShotGroup::of(19), ShotGroup::Few);
+        assert_eq!(ShotGroup::of(0), ShotGroup::Few);
     }
 }

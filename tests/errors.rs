@@ -5,7 +5,7 @@ mod common;
 use burn::tensor::{Device, Int, Tensor};
 use rescom::{
     BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassStats, EmptyClassPolicy,
-    Error, HardPairMinerConfig, ResComLoss, ResComLossConfig,
+    Error, HardPairMinerConfig, ResComLoss, ResComLossConfig, ResComModelOutput,
 };
 
 use common::{ints, to_vec};
@@ -33,11 +33,17 @@ fn labels(values: &[i64]) -> Tensor<1, Int> {
 }
 
 /// Runs `forward` and checks the queue did not move.
-fn forward_err(features: Tensor<2>, logits: Tensor<2>, labels: Tensor<1, Int>) -> Error {
-    let mut loss = loss();
+fn forward_err(projections: Tensor<2>, logits: Tensor<2>, labels: Tensor<1, Int>) -> Error {
+    let loss = loss();
     let before = to_vec(loss.queue().keys());
     let err = loss
-        .forward(features, logits, labels)
+        .forward(
+            ResComModelOutput {
+                logits,
+                projections,
+            },
+            labels,
+        )
         .expect_err("invalid input must be rejected");
     assert_eq!(
         to_vec(loss.queue().keys()),
@@ -54,7 +60,7 @@ fn feature_dimension_must_match_the_queue() {
         matches!(
             err,
             Error::Shape {
-                name: "features",
+                name: "projections",
                 ..
             }
         ),
@@ -127,7 +133,12 @@ fn non_finite_inputs_are_rejected() {
     let nan_features = Tensor::cat(vec![nan_features.clone(), nan_features], 0);
     let err = forward_err(nan_features, ones(4, 4), labels(&[0, 1, 0, 1]));
     assert!(
-        matches!(err, Error::NonFinite { name: "features" }),
+        matches!(
+            err,
+            Error::NonFinite {
+                name: "projections"
+            }
+        ),
         "{err}"
     );
     let inf_logits = ones(4, 4).mask_fill(
@@ -229,7 +240,13 @@ fn empty_classes_need_an_explicit_policy() {
         .init(&device)
         .unwrap();
     let out = loss
-        .loss(ones(4, 2), ones(4, 3), labels(&[0, 2, 0, 2]))
+        .loss(
+            ResComModelOutput {
+                logits: ones(4, 3),
+                projections: ones(4, 2),
+            },
+            labels(&[0, 2, 0, 2]),
+        )
         .unwrap();
     assert!(common::scalar(out.total).is_finite());
 }

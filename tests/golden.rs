@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, Device, Tensor};
-use rescom::ResComLossConfig;
+use rescom::{ResComLossConfig, ResComModelOutput};
 use serde::Deserialize;
 
 use common::{autodiff_devices, close, ints, matrix_as, scalar, to_ints, to_vec};
@@ -147,7 +147,7 @@ fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
         .with_prior_strength(c.prior_strength)
         .init(device)
         .expect("golden config is valid");
-    let mut loss = loss
+    let loss = loss
         .with_queue_state(matrix(&case.queue_init), ints(&case.queue_ptr_init, device))
         .expect("golden queue state is valid");
 
@@ -155,8 +155,12 @@ fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
         let features = matrix(&step.features).require_grad();
         let logits = matrix(&step.logits).require_grad();
         let labels = ints(&step.labels, device);
+        let output = ResComModelOutput {
+            logits: logits.clone(),
+            projections: features.clone(),
+        };
         let out = loss
-            .forward(features.clone(), logits.clone(), labels)
+            .forward(output, labels)
             .expect("golden inputs are valid");
         let e = &step.expected;
         for (what, value, expected) in [

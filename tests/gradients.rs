@@ -8,7 +8,7 @@ mod common;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rescom::{
     BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassBalancedQueueConfig,
-    HardPairMinerConfig, ResComLossConfig, Rng, l2_normalize,
+    HardPairMinerConfig, ResComLossConfig, ResComModelOutput, Rng, l2_normalize,
 };
 
 use common::{scalar, to_vec};
@@ -16,6 +16,14 @@ use common::{scalar, to_vec};
 const H: f64 = 1e-6;
 const REL: f64 = 1e-6;
 const ABS: f64 = 1e-8;
+
+/// The loss input of a step from its projections and logits.
+fn heads(projections: Tensor<2>, logits: Tensor<2>) -> ResComModelOutput {
+    ResComModelOutput {
+        logits,
+        projections,
+    }
+}
 
 fn tensor(values: &[f64], shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::from_data(
@@ -171,7 +179,7 @@ fn rescom_loss_gradients() {
         let device = f.device();
         let z = tensor(&logits, [rows, classes], &device);
         build(&device)
-            .loss(f, z, labels(&y, &device))
+            .loss(heads(f, z), labels(&y, &device))
             .unwrap()
             .total
     });
@@ -179,7 +187,7 @@ fn rescom_loss_gradients() {
         let device = z.device();
         let f = tensor(&features, [rows, dim], &device);
         build(&device)
-            .loss(f, z, labels(&y, &device))
+            .loss(heads(f, z), labels(&y, &device))
             .unwrap()
             .total
     });
@@ -189,7 +197,7 @@ fn rescom_loss_gradients() {
 #[test]
 fn forward_reads_the_queue_before_updating_it() {
     let device = Device::flex();
-    let mut loss = ResComLossConfig::new(vec![10, 10, 10])
+    let loss = ResComLossConfig::new(vec![10, 10, 10])
         .with_dim(4)
         .with_queue_per_class(2)
         .with_hard_negatives(3)
@@ -200,10 +208,10 @@ fn forward_reads_the_queue_before_updating_it() {
     let y = [0, 1, 2, 0, 0, 1, 2, 0];
     let before = to_vec(loss.queue().keys());
     let evaluated = loss
-        .loss(f.clone(), z.clone(), labels(&y, &device))
+        .loss(heads(f.clone(), z.clone()), labels(&y, &device))
         .unwrap();
     assert_eq!(to_vec(loss.queue().keys()), before);
-    let trained = loss.forward(f, z, labels(&y, &device)).unwrap();
+    let trained = loss.forward(heads(f, z), labels(&y, &device)).unwrap();
     assert_eq!(scalar(evaluated.total), scalar(trained.total));
     assert_ne!(to_vec(loss.queue().keys()), before);
 }
@@ -238,7 +246,7 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
                 .with_queue_state(normalized, Tensor::<1, Int>::zeros([classes], device))
                 .unwrap(),
             MemoryKind::Fifo => {
-                let mut loss = config
+                let loss = config
                     .clone()
                     .with_memory(MemoryKind::Fifo)
                     .init(device)
@@ -250,7 +258,8 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
                 let both_labels: Vec<i64> =
                     slot_labels.iter().chain(&slot_labels).copied().collect();
                 let z = Tensor::<2>::zeros([2 * n, classes], (device, DType::F64));
-                loss.forward(both, z, labels(&both_labels, device)).unwrap();
+                loss.forward(heads(both, z), labels(&both_labels, device))
+                    .unwrap();
                 assert!(matches!(loss.memory(), KeyMemory::Fifo(_)));
                 loss
             }
@@ -260,8 +269,10 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
     let value = |kind| {
         let out = build(&device, kind)
             .loss(
-                tensor(&features, [rows, dim], &device),
-                tensor(&logits, [rows, classes], &device),
+                heads(
+                    tensor(&features, [rows, dim], &device),
+                    tensor(&logits, [rows, classes], &device),
+                ),
                 labels(&y, &device),
             )
             .unwrap();
@@ -278,8 +289,7 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
         let device = f.device();
         build(&device, MemoryKind::Fifo)
             .loss(
-                f,
-                tensor(&logits, [rows, classes], &device),
+                heads(f, tensor(&logits, [rows, classes], &device)),
                 labels(&y, &device),
             )
             .unwrap()
@@ -302,8 +312,10 @@ fn balanced_softmax_switch_gives_cross_entropy() {
         .unwrap();
     let out = loss
         .loss(
-            tensor(&random(8, 16), [4, 2], &device),
-            tensor(&z, [4, 3], &device),
+            heads(
+                tensor(&random(8, 16), [4, 2], &device),
+                tensor(&z, [4, 3], &device),
+            ),
             labels(&y, &device),
         )
         .unwrap();

@@ -92,7 +92,6 @@ use rescom::model::{
     Architecture, Backbone, BackboneConfig, CifarResNet, CifarResNetConfig, ResComModel,
     ResComModelConfig, ResNetConfig,
 };
-use rescom::train::Network;
 use rescom::{BalancedSoftmaxLossConfig, Error};
 
 use common::to_vec;
@@ -471,14 +470,12 @@ fn rescom_models_produce_logits_projections_and_features() {
         let out = model.forward(images.clone());
         assert_eq!(out.logits.dims(), [4, classes], "{arch}");
         assert_eq!(out.projections.dims(), [4, dim], "{arch}");
-        assert_eq!(out.features.dims(), [4, features], "{arch}");
-        assert_eq!(model.logits(images.clone()).dims(), [4, classes]);
-        let (logits, projections) = model.forward_train(images.clone());
         assert_eq!(
-            (logits.dims(), projections.dims()),
-            ([4, classes], [4, dim])
+            model.backbone.forward(images.clone()).dims(),
+            [4, features],
+            "{arch}"
         );
-        assert_eq!(model.forward_logits(images).dims(), [4, classes]);
+        assert_eq!(model.logits(images).dims(), [4, classes]);
         assert_eq!(model.head.feature_dim(), features);
         assert_eq!(model.head.num_classes(), classes);
         assert_eq!(model.head.projection_dim(), dim);
@@ -488,15 +485,13 @@ fn rescom_models_produce_logits_projections_and_features() {
         .with_projection_dim(128)
         .init(&training())
         .unwrap();
-    let out = model
-        .valid()
+    let valid = model.valid();
+    let out = valid.forward(Tensor::zeros([1, 3, 32, 32], &plain()));
+    let features = valid
+        .backbone
         .forward(Tensor::zeros([1, 3, 32, 32], &plain()));
     assert_eq!(
-        (
-            out.logits.dims(),
-            out.projections.dims(),
-            out.features.dims()
-        ),
+        (out.logits.dims(), out.projections.dims(), features.dims()),
         ([1, 5], [1, 128], [1, 2048])
     );
     let head = (2048 * 2048 + 2048) + 2 * 2048 + (2048 * 128 + 128) + (2048 * 5 + 5);
@@ -797,7 +792,7 @@ fn train_steps(model: ResComModel, images: &Tensor<4>, steps: usize) -> (ResComM
     let mut model = model;
     let mut losses = Vec::new();
     for _ in 0..steps {
-        let (logits, _) = model.forward_train(images.clone());
+        let logits = model.forward(images.clone()).logits;
         let loss = loss_fn.forward(logits, labels.clone()).unwrap();
         losses.push(common::scalar(loss.clone()));
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -828,8 +823,8 @@ fn sgd_steps_reduce_the_loss_and_inference_uses_running_statistics() {
     // Inference mode uses the running statistics: per-sample and deterministic.
     let valid = model.valid();
     let batch = images.without_autodiff();
-    let all = to_vec(valid.forward_logits(batch.clone()));
-    let one = to_vec(valid.forward_logits(batch.clone().narrow(0, 0, 1)));
+    let all = to_vec(valid.logits(batch.clone()));
+    let one = to_vec(valid.logits(batch.clone().narrow(0, 0, 1)));
     for (a, b) in all.iter().zip(&one) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }

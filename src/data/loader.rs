@@ -34,7 +34,39 @@ use crate::data::augment::Pipeline;
 use crate::data::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::train::trainer::{Batch, EvalData, TrainData};
+
+/// A batch on the training device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Images, `[rows, C, H, W]` (two-view batches stack view 1 then view 2).
+    pub images: Tensor<4>,
+    /// Labels, `Int [rows]`.
+    pub labels: Tensor<1, Int>,
+    /// The same labels on the host.
+    pub host_labels: Vec<i64>,
+    /// Number of distinct images in the batch (rows / 2 for two-view batches).
+    pub images_in_batch: usize,
+}
+
+/// Where training batches come from.
+pub trait TrainData {
+    /// Batches of one epoch, in order; a pure function of `(seed, epoch)`.
+    fn epoch(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
+    /// Number of batches per epoch.
+    fn steps_per_epoch(&self) -> usize;
+}
+
+/// Where evaluation batches come from (single views, unshifted logits).
+pub trait EvalData {
+    /// All test batches, in order.
+    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
+    /// Number of test images.
+    fn len(&self) -> usize;
+    /// Whether the test set is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Last element of the epoch-shuffle generator keys, separating them from other streams.
 pub const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4521; // "SHUFFLE!"

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::dataset::{Dataset, Subset};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-pub use crate::train::metrics::ShotGroup;
+pub use crate::stats::ShotGroup;
 
 /// Last element of the subsampling generator keys, separating them from other streams.
 pub const SUBSAMPLE_STREAM: u64 = 0x5355_4253_414d_504c; // "SUBSAMPL"

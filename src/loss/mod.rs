@@ -3,8 +3,10 @@
 
 pub mod balanced_softmax;
 pub mod contrastive;
+pub mod memory;
 pub mod rescom;
 
 pub use balanced_softmax::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig};
 pub use contrastive::{ClassBalancedContrastiveLoss, ClassBalancedContrastiveLossConfig};
-pub use rescom::{KeyMemory, MemoryKind, ResComLoss, ResComLossConfig, ResComOutput};
+pub use memory::{KeyMemory, MemoryKind, SharedMemory};
+pub use rescom::{ResComLoss, ResComLossConfig, ResComModelOutput, ResComOutput};

@@ -9,14 +9,14 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
-use serde::{Deserialize, Serialize};
-
 use crate::check;
 use crate::error::{Error, Result};
-use crate::fifo::{FifoQueue, FifoQueueConfig};
+use crate::fifo::FifoQueueConfig;
+use crate::loss::memory::{KeyMemory, MemoryKind, SharedMemory};
 use crate::loss::{BalancedSoftmaxLoss, ClassBalancedContrastiveLoss};
 use crate::mining::{HardPairMiner, HardPairMinerConfig};
 use crate::normalize::l2_normalize;
+use crate::ops::on_device;
 use crate::queue::{ClassBalancedQueue, ClassBalancedQueueConfig};
 use crate::stats::{ClassStats, EmptyClassPolicy};
 
@@ -67,27 +67,24 @@ pub struct ResComLossConfig {
     pub balanced_softmax: bool,
 }
 
-/// The key memory of the contrastive branch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemoryKind {
-    /// `K` keys per class (ResCom).
-    #[default]
-    ClassBalanced,
-    /// The most recent `C * K` keys whatever their class.
-    Fifo,
-}
-
-/// The memory a [`ResComLoss`] mines from.
-#[derive(Module, Debug)]
-pub enum KeyMemory {
-    /// The class-balanced queue.
-    ClassBalanced(ClassBalancedQueue),
-    /// A FIFO queue (ablation).
-    Fifo(FifoQueue),
-}
-
 impl ResComLossConfig {
+    /// The number of mined hard negatives for `num_classes` classes with `queue_per_class`
+    /// keys each when none is chosen: the recipe's count (the default of
+    /// [`ResComLossConfig::hard_negatives`], 400 for 100 classes with `K = 10`), capped at half
+    /// of a row's `(C - 1) * K` queue negatives, so that with few classes mining still selects
+    /// the hardest half instead of every key (or an impossible count).
+    ///
+    /// ```
+    /// use rescom::ResComLossConfig;
+    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(100, 10), 400); // CIFAR-100-LT
+    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(10, 10), 45); // 10 classes
+    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(1, 10), 0);
+    /// ```
+    pub fn scaled_hard_negatives(num_classes: usize, queue_per_class: usize) -> usize {
+        let recipe = ResComLossConfig::new(Vec::new()).hard_negatives;
+        recipe.min(num_classes.saturating_sub(1) * queue_per_class / 2)
+    }
+
     /// Builds the loss and its queue on `device`, validating every value (histogram, beta,
     /// temperature, lambda, eta, mining counts against `K` and `C`).
     pub fn init(&self, device: &Device) -> Result<ResComLoss> {
@@ -128,11 +125,28 @@ impl ResComLossConfig {
                 device,
             )?,
             miner,
-            memory,
+            memory: SharedMemory::new(memory),
             dim: self.dim,
             contrast_weight: self.contrast_weight,
         })
     }
+}
+
+/// What a network gives the ResCom loss for one two-view batch: the two heads' outputs, named
+/// so that they cannot be swapped (with `D == C` both have the same shape).
+///
+/// # Shapes
+/// - `logits`: `[2N, C]` classifier logits (unshifted)
+/// - `projections`: `[2N, D]` raw (unnormalised) projections
+///
+/// Rows are view-major: rows `0..N` hold view 1 of the `N` images, rows `N..2N` view 2 of the
+/// same images in the same order.
+#[derive(Debug, Clone)]
+pub struct ResComModelOutput {
+    /// Classifier logits (unshifted), `[2N, C]`.
+    pub logits: Tensor<2>,
+    /// Projections before L2 normalisation, `[2N, D]`.
+    pub projections: Tensor<2>,
 }
 
 /// The three loss values of a step, each a tensor of shape `[1]`.
@@ -148,28 +162,41 @@ pub struct ResComOutput {
 
 /// Rebalanced Siamese Contrastive Mining loss with its class-balanced queue.
 ///
-/// The queue is part of the module, so it is saved and loaded with the record of any model
-/// that holds the loss.
+/// The loss is used through a shared reference, as a training framework calls a model's step:
+/// [`ResComLoss::forward`] reads the queue, computes the loss and enqueues the step's view-1
+/// keys. The queue is shared by every clone and fork of the loss (interior mutability, like
+/// batch-norm running statistics), so a model holding the loss may be cloned every step and
+/// forked to several devices without losing an update; it is part of the module, so it is
+/// saved and loaded with the record of any model that holds the loss, and an optimiser never
+/// changes it. How replicas on several devices share it is described in
+/// [`memory`](crate::loss::memory): the contrast is computed per replica over its own batch
+/// and the shared queue, and the view-1 keys of all replicas are enqueued together, replica by
+/// replica.
 ///
 /// ```
 /// use burn::tensor::{Device, Distribution, Int, Tensor};
-/// use rescom::ResComLossConfig;
+/// use rescom::{ResComLossConfig, ResComModelOutput};
 ///
 /// let device = Device::flex().autodiff();
-/// let mut loss = ResComLossConfig::new(vec![50, 20, 5])
+/// let loss = ResComLossConfig::new(vec![50, 20, 5])
 ///     .with_dim(8)
 ///     .with_queue_per_class(4)
 ///     .with_hard_negatives(6)
 ///     .init(&device)?;
 /// // Two views of 3 images, view-major: labels repeat.
-/// let features = Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device)
+/// let projections = Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device)
 ///     .require_grad();
 /// let logits = Tensor::<2>::random([6, 3], Distribution::Normal(0.0, 1.0), &device)
 ///     .require_grad();
 /// let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2], &device);
-/// let out = loss.forward(features.clone(), logits, labels)?;
+/// let before = loss.queue().pointers().try_into_vec_as::<i64>().unwrap();
+/// let output = ResComModelOutput { logits, projections: projections.clone() };
+/// let out = loss.forward(output, labels)?;
 /// let grads = out.total.backward();
-/// assert_eq!(features.grad(&grads).unwrap().dims(), [6, 8]);
+/// assert_eq!(projections.grad(&grads).unwrap().dims(), [6, 8]);
+/// // One view-1 key of each class was enqueued.
+/// let after = loss.queue().pointers().try_into_vec_as::<i64>().unwrap();
+/// assert_eq!((before, after), (vec![0, 0, 0], vec![1, 1, 1]));
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
@@ -177,75 +204,105 @@ pub struct ResComLoss {
     classification: BalancedSoftmaxLoss,
     contrastive: ClassBalancedContrastiveLoss,
     miner: HardPairMiner,
-    memory: KeyMemory,
+    memory: SharedMemory,
     dim: usize,
     contrast_weight: f64,
 }
 
 impl ResComLoss {
-    /// Computes the loss of a step, then enqueues the normalised view-1 projections.
+    /// Computes the loss of a step from the queue as it stands, then enqueues the normalised
+    /// view-1 projections. With several replicas ([`ResComLoss::set_replicas`]) the keys are
+    /// enqueued once every replica has computed its loss of the step, replica by replica.
     ///
     /// # Shapes
-    /// - `features`: `[2N, D]` raw projections, view-major (rows `0..N` view 1, `N..2N`
-    ///   view 2); the loss L2-normalises them and gradients flow through the normalisation
-    /// - `logits`: `[2N, C]` classifier logits (unshifted)
+    /// - `output.projections`: `[2N, D]` raw projections, view-major (rows `0..N` view 1,
+    ///   `N..2N` view 2); the loss L2-normalises them and gradients flow through the
+    ///   normalisation
+    /// - `output.logits`: `[2N, C]` classifier logits (unshifted)
     /// - `labels`: `Int [2N]` with `labels[i] == labels[i + N]`, in `0..C`
     ///
     /// # Errors
     /// Wrong ranks or shapes, an odd or zero row count, views whose labels differ, labels out
-    /// of range, NaN or infinite features or logits. On error the queue is unchanged.
+    /// of range, NaN or infinite projections or logits, or a device that is not one of the
+    /// declared replicas. On error the queue is unchanged.
     pub fn forward(
-        &mut self,
-        features: Tensor<2>,
-        logits: Tensor<2>,
+        &self,
+        output: ResComModelOutput,
         labels: Tensor<1, Int>,
     ) -> Result<ResComOutput> {
-        self.check(&features, &logits, &labels)?;
-        let rows = features.dims()[0];
-        let normalized = l2_normalize(features);
-        let output = self.compute(normalized.clone(), logits, labels.clone());
+        let ResComModelOutput {
+            logits,
+            projections,
+        } = output;
+        self.check(&projections, &logits, &labels)?;
+        let rows = projections.dims()[0];
+        let normalized = l2_normalize(projections);
+        // The queue before the step: a replica's keys are written only after every replica
+        // has read it.
+        let memory = self.memory.snapshot();
+        let output = self.compute(&memory, normalized.clone(), logits, labels.clone());
         let half = rows / 2;
-        let (keys, labels) = (normalized.narrow(0, 0, half), labels.narrow(0, 0, half));
-        match &mut self.memory {
-            KeyMemory::ClassBalanced(queue) => queue.enqueue_unchecked(keys, labels),
-            KeyMemory::Fifo(queue) => queue.enqueue_unchecked(keys, labels),
-        }
+        self.memory
+            .stage(normalized.narrow(0, 0, half), labels.narrow(0, 0, half))?;
         Ok(output)
     }
 
     /// The loss of a step without touching the queue (for evaluation). Same inputs and errors
     /// as [`ResComLoss::forward`].
-    pub fn loss(
-        &self,
-        features: Tensor<2>,
-        logits: Tensor<2>,
-        labels: Tensor<1, Int>,
-    ) -> Result<ResComOutput> {
-        self.check(&features, &logits, &labels)?;
-        Ok(self.compute(l2_normalize(features), logits, labels))
+    pub fn loss(&self, output: ResComModelOutput, labels: Tensor<1, Int>) -> Result<ResComOutput> {
+        let ResComModelOutput {
+            logits,
+            projections,
+        } = output;
+        self.check(&projections, &logits, &labels)?;
+        let memory = self.memory.snapshot();
+        Ok(self.compute(&memory, l2_normalize(projections), logits, labels))
     }
 
-    /// The class-balanced queue.
+    /// Declares the devices of the replicas that train copies of this loss together, in
+    /// replica order (see [`memory`](crate::loss::memory)); every clone and fork shares the
+    /// declaration. One device, or none, is a single replica: each step enqueues at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if a device is listed twice.
+    pub fn set_replicas(&self, devices: &[Device]) -> Result<()> {
+        self.memory.set_replicas(devices)
+    }
+
+    /// The replica devices, in order (empty for a single replica).
+    pub fn replicas(&self) -> Vec<Device> {
+        self.memory.replicas()
+    }
+
+    /// Enqueues the keys staged by the replicas that took the last step when not all of them
+    /// did (the shorter last batch of an epoch split between devices). A training step calls
+    /// this after its optimiser step; with a single replica there is never anything to write.
+    /// Returns the rows written.
+    pub fn flush_staged_keys(&self) -> usize {
+        self.memory.flush()
+    }
+
+    /// The class-balanced queue as it stands (a cheap copy: tensors are reference-counted).
     ///
     /// # Panics
     /// Never for a loss built with the default [`MemoryKind::ClassBalanced`]; use
     /// [`ResComLoss::memory`] for a loss built with another memory.
-    pub fn queue(&self) -> &ClassBalancedQueue {
-        match &self.memory {
+    pub fn queue(&self) -> ClassBalancedQueue {
+        match self.memory.snapshot() {
             KeyMemory::ClassBalanced(queue) => queue,
             KeyMemory::Fifo(_) => panic!("this ResComLoss mines from a FIFO queue"),
         }
     }
 
-    /// The memory the contrastive branch mines from.
-    pub fn memory(&self) -> &KeyMemory {
-        &self.memory
+    /// The memory the contrastive branch mines from, as it stands.
+    pub fn memory(&self) -> KeyMemory {
+        self.memory.snapshot()
     }
 
-    /// Replaces the class-balanced queue's state (see [`ClassBalancedQueue::with_state`]).
-    /// Errors for a loss built with another memory.
-    pub fn with_queue_state(mut self, keys: Tensor<2>, pointers: Tensor<1, Int>) -> Result<Self> {
-        self.memory = match self.memory {
+    /// Replaces the class-balanced queue's state (see [`ClassBalancedQueue::with_state`]);
+    /// clones of the loss share the new state. Errors for a loss built with another memory.
+    pub fn with_queue_state(self, keys: Tensor<2>, pointers: Tensor<1, Int>) -> Result<Self> {
+        let memory = match self.memory.snapshot() {
             KeyMemory::ClassBalanced(queue) => {
                 KeyMemory::ClassBalanced(queue.with_state(keys, pointers)?)
             }
@@ -256,6 +313,7 @@ impl ResComLoss {
                 ));
             }
         };
+        self.memory.replace(memory);
         Ok(self)
     }
 
@@ -281,11 +339,11 @@ impl ResComLoss {
 
     fn check(
         &self,
-        features: &Tensor<2>,
+        projections: &Tensor<2>,
         logits: &Tensor<2>,
         labels: &Tensor<1, Int>,
     ) -> Result<()> {
-        let [rows, _] = check::shape("features", features, [None, Some(self.dim)])?;
+        let [rows, _] = check::shape("projections", projections, [None, Some(self.dim)])?;
         if rows == 0 || !rows.is_multiple_of(2) {
             return Err(Error::OddRows { rows });
         }
@@ -297,11 +355,15 @@ impl ResComLoss {
         check::shape("labels", labels, [Some(rows)])?;
         let values = check::labels(labels, self.classification.num_classes())?;
         check::paired_views(&values)?;
-        check::finite(&[("features", features.clone()), ("logits", logits.clone())])
+        check::finite(&[
+            ("projections", projections.clone()),
+            ("logits", logits.clone()),
+        ])
     }
 
     fn compute(
         &self,
+        memory: &KeyMemory,
         normalized: Tensor<2>,
         logits: Tensor<2>,
         labels: Tensor<1, Int>,
@@ -310,13 +372,12 @@ impl ResComLoss {
             .classification
             .per_row_unchecked(logits, labels.clone())
             .mean();
-        let mined = match &self.memory {
-            KeyMemory::ClassBalanced(queue) => self
-                .miner
-                .mine_unchecked(queue.similarities(normalized.clone()), labels.clone()),
+        let similarities = memory.similarities(normalized.clone());
+        let mined = match memory {
+            KeyMemory::ClassBalanced(_) => self.miner.mine_unchecked(similarities, labels.clone()),
             KeyMemory::Fifo(queue) => self.miner.mine_labelled_unchecked(
-                queue.similarities(normalized.clone()),
-                queue.labels(),
+                similarities,
+                on_device(queue.labels(), &labels.device()).cast(labels.dtype()),
                 labels.clone(),
             ),
         };

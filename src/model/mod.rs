@@ -5,7 +5,7 @@
 //! - [`Backbone`]: either of them, chosen at run time by name ([`Architecture`],
 //!   [`BackboneConfig`]);
 //! - [`ResComModel`]: a backbone followed by a [`ResComHead`] (projection MLP and linear
-//!   classifier); it implements [`crate::train::Network`], so the trainer can optimise it.
+//!   classifier), whose output [`ResComModelOutput`] is what the ResCom loss takes.
 //!
 //! Forward passes follow Burn's convention and panic on an input whose channel count does not
 //! match the network; [`ResComModel::check_input`] reports such a shape as an [`Error`] instead.
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::head::{ResComHead, ResComHeadConfig};
-use crate::train::Network;
+use crate::loss::ResComModelOutput;
 
 /// A backbone architecture by name.
 ///
@@ -330,7 +330,7 @@ impl ResComModelConfig {
     }
 }
 
-/// A backbone with the ResCom head: images to classifier logits, projections and features.
+/// A backbone with the ResCom head: images to classifier logits and projections.
 ///
 /// On an autodiff device batch normalisation uses batch statistics and updates its running
 /// statistics; [`Module::valid`] (or a plain device) switches it to the running statistics.
@@ -345,10 +345,10 @@ impl ResComModelConfig {
 ///     .init(&device)?;
 /// let images = Tensor::<4>::zeros([2, 1, 28, 28], &device);
 /// model.check_input(images.dims())?;
-/// let out = model.forward(images);
+/// let out = model.forward(images.clone());
 /// assert_eq!(out.logits.dims(), [2, 10]);
 /// assert_eq!(out.projections.dims(), [2, 32]);
-/// assert_eq!(out.features.dims(), [2, 64]);
+/// assert_eq!(model.backbone.forward(images).dims(), [2, 64]);
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
@@ -359,34 +359,17 @@ pub struct ResComModel {
     pub head: ResComHead,
 }
 
-/// Outputs of [`ResComModel::forward`].
-#[derive(Debug, Clone)]
-pub struct ModelOutput {
-    /// Classifier logits (unshifted), `[B, C]`.
-    pub logits: Tensor<2>,
-    /// Unnormalised projections, `[B, D]`.
-    pub projections: Tensor<2>,
-    /// Pooled backbone features, `[B, F]`.
-    pub features: Tensor<2>,
-}
-
 impl ResComModel {
-    /// Training forward pass: features, then logits and projections from the head.
+    /// Training forward pass: backbone features, then logits and projections from the head.
     ///
     /// # Shapes
     /// - `images`: `[B, in_channels, H, W]`
-    /// - output: logits `[B, C]`, projections `[B, D]`, features `[B, F]`
+    /// - output: logits `[B, C]`, projections `[B, D]`
     ///
     /// # Panics
     /// On a wrong channel count (see [`ResComModel::check_input`]).
-    pub fn forward(&self, images: Tensor<4>) -> ModelOutput {
-        let features = self.backbone.forward(images);
-        let (logits, projections) = self.head.forward(features.clone());
-        ModelOutput {
-            logits,
-            projections,
-            features,
-        }
+    pub fn forward(&self, images: Tensor<4>) -> ResComModelOutput {
+        self.head.forward(self.backbone.forward(images))
     }
 
     /// Logits only (evaluation and cross-entropy); the projection MLP is not run.
@@ -419,16 +402,5 @@ impl ResComModel {
     pub fn sync_running_stats(&self) {
         // `valid` merges every pending update into the shared state; its result is not needed.
         let _ = self.valid();
-    }
-}
-
-impl Network for ResComModel {
-    fn forward_train(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let out = self.forward(images);
-        (out.logits, out.projections)
-    }
-
-    fn forward_logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.logits(images)
     }
 }

@@ -5,36 +5,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// Many-shot classes have more than this many training images.
-pub const MANY_SHOT_ABOVE: usize = 100;
-/// Few-shot classes have fewer than this many training images.
-pub const FEW_SHOT_BELOW: usize = 20;
-
-/// The standard groups of classes by training count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShotGroup {
-    /// `n_c > 100`.
-    Many,
-    /// `20 <= n_c <= 100`.
-    Medium,
-    /// `n_c < 20`.
-    Few,
-}
-
-impl ShotGroup {
-    /// The group of a class with `count` training images.
-    pub fn of(count: usize) -> Self {
-        if count > MANY_SHOT_ABOVE {
-            ShotGroup::Many
-        } else if count >= FEW_SHOT_BELOW {
-            ShotGroup::Medium
-        } else {
-            ShotGroup::Few
-        }
-    }
-}
+pub use crate::stats::{FEW_SHOT_BELOW, MANY_SHOT_ABOVE, ShotGroup};
 
 /// Accuracy figures of one evaluation, all fractions in `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,15 +145,6 @@ impl Accuracy {
 mod tests {
     use super::*;
     use burn::tensor::Device;
-
-    #[test]
-    fn shot_groups_follow_the_standard_thresholds() {
-        assert_eq!(ShotGroup::of(101), ShotGroup::Many);
-        assert_eq!(ShotGroup::of(100), ShotGroup::Medium);
-        assert_eq!(ShotGroup::of(20), ShotGroup::Medium);
-        assert_eq!(ShotGroup::of(19), ShotGroup::Few);
-        assert_eq!(ShotGroup::of(0), ShotGroup::Few);
-    }
 
     #[test]
     fn top5_and_per_class() {

@@ -7,11 +7,11 @@ pub mod report;
 pub mod schedule;
 pub mod trainer;
 
+pub use crate::data::{Batch, EvalData, TrainData};
 pub use checkpoint::{Checkpoint, write_atomic};
 pub use metrics::{Accuracy, EvalReport, ShotGroup};
 pub use report::{EpochRecord, plot_curves, plot_per_class, write_history};
-pub use schedule::LrSchedule;
+pub use schedule::{EpochLrScheduler, LrSchedule};
 pub use trainer::{
-    Batch, EvalData, LossSettings, Method, Network, Parts, Progress, Silent, Summary, TrainConfig,
-    TrainData, Trainer, evaluate,
+    LossSettings, Method, Network, Parts, Progress, Silent, Summary, TrainConfig, Trainer, evaluate,
 };

@@ -1,7 +1,10 @@
-//! Learning-rate schedules.
+//! Learning-rate schedules over epochs, and their burn-optim [`LrScheduler`].
 //!
-//! Epochs are 0-based; the rate is constant within an epoch, as in the reference recipes.
+//! Epochs are 0-based in the API; the rate is constant within an epoch, as in the reference
+//! recipes, whose epochs count from 1: epoch `e` here is their epoch `e + 1`.
 
+use burn::optim::LearningRate;
+use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -39,7 +42,9 @@ pub enum LrSchedule {
         gamma: f64,
     },
     /// Linear warm-up, then half-cosine decay from `lr` to `lr * floor_factor` at the last
-    /// epoch: `floor + (lr - floor) * (1 + cos(pi * (e - warmup) / (epochs - warmup))) / 2`.
+    /// epoch. Counting epochs from 1 as the recipes do (`t = e + 1`), epoch `t >= warmup`
+    /// uses `floor + (lr - floor) * (1 + cos(pi * (t - warmup) / (epochs - warmup))) / 2`: the
+    /// peak rate at `t = warmup`, the floor at the last epoch `t = epochs`.
     WarmupCosine {
         /// Peak rate.
         lr: f64,
@@ -140,9 +145,102 @@ impl LrSchedule {
             } => warm(*lr, *warmup_epochs).unwrap_or_else(|| {
                 let floor = lr * floor_factor;
                 let span = epochs.saturating_sub(*warmup_epochs).max(1) as f64;
-                let progress = ((epoch - warmup_epochs) as f64 / span).min(1.0);
+                // The recipes' 1-based epoch `e + 1`, past the warm-up.
+                let progress = ((epoch + 1 - warmup_epochs) as f64 / span).min(1.0);
                 floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }),
+        }
+    }
+}
+
+/// An [`LrSchedule`] as a burn-optim [`LrScheduler`]: the Learner asks for a rate before
+/// every optimiser step, and the rate of step `s` is the schedule's rate of epoch
+/// `s / steps_per_epoch`. The number of steps taken is the scheduler's record, so a resumed
+/// run continues the schedule where it stopped.
+///
+/// ```
+/// use burn::optim::lr_scheduler::LrScheduler;
+/// use rescom::train::{EpochLrScheduler, LrSchedule};
+///
+/// let schedule = LrSchedule::cifar_recipe(0.1, 40); // one warm-up epoch, x0.1 from epoch 32
+/// let mut scheduler = EpochLrScheduler::new(schedule, 3)?;
+/// let rates: Vec<f64> = (0..6).map(|_| scheduler.step()).collect();
+/// assert_eq!(rates, vec![0.1; 6]);
+/// let mut resumed = EpochLrScheduler::new(LrSchedule::cifar_recipe(0.1, 40), 3)?;
+/// resumed.load_record(scheduler.to_record());
+/// assert_eq!(resumed.steps_taken(), 6);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochLrScheduler {
+    schedule: LrSchedule,
+    steps_per_epoch: usize,
+    steps_taken: u64,
+}
+
+const STEPS_TAKEN: &str = "steps_taken";
+
+impl EpochLrScheduler {
+    /// A scheduler at the start of the run.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an invalid schedule or zero steps per epoch.
+    pub fn new(schedule: LrSchedule, steps_per_epoch: usize) -> Result<Self> {
+        schedule.validate()?;
+        if steps_per_epoch == 0 {
+            return Err(Error::config("steps_per_epoch", "must be at least 1"));
+        }
+        Ok(Self {
+            schedule,
+            steps_per_epoch,
+            steps_taken: 0,
+        })
+    }
+
+    /// Optimiser steps taken so far.
+    pub fn steps_taken(&self) -> u64 {
+        self.steps_taken
+    }
+
+    /// The epoch (0-based) of the next step.
+    pub fn epoch(&self) -> usize {
+        (self.steps_taken / self.steps_per_epoch as u64) as usize
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &LrSchedule {
+        &self.schedule
+    }
+
+    /// Reads the number of steps from a record written by [`LrScheduler::to_record`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the record holds no step count.
+    pub fn steps_in(record: &LrSchedulerRecord) -> Result<u64> {
+        // The Learner nests a scheduler's record under its parameter group, `0`.
+        record
+            .scalar::<u64>(STEPS_TAKEN)
+            .or_else(|| record.record("0").scalar::<u64>(STEPS_TAKEN))
+            .ok_or_else(|| Error::config("scheduler", "the record holds no step count"))
+    }
+}
+
+impl LrScheduler for EpochLrScheduler {
+    fn step(&mut self) -> LearningRate {
+        let lr = self.schedule.lr(self.epoch());
+        self.steps_taken += 1;
+        lr
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new().with_scalar(STEPS_TAKEN, self.steps_taken)
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        // A record without a count (never written by this scheduler) leaves it at the start;
+        // resuming validates records beforehand with `steps_in`.
+        if let Ok(steps) = Self::steps_in(&record) {
+            self.steps_taken = steps;
         }
     }
 }
@@ -166,16 +264,78 @@ mod tests {
         }
     }
 
+    /// The recipes' rate of their 1-based epoch `t` (warm-up `lr * t / w` for `t < w`).
+    fn recipe_cosine(lr: f64, w: usize, epochs: usize, t: usize) -> f64 {
+        if t < w {
+            return lr / w as f64 * t as f64;
+        }
+        let floor = lr * 1e-5;
+        let progress = (t - w) as f64 / (epochs - w) as f64;
+        floor + (lr - floor) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
+    }
+
+    /// The recipes' intended CIFAR rate of their epoch `t`: warm-up, x0.1 after 320, x0.01
+    /// after 360.
+    fn recipe_multistep(lr: f64, w: usize, t: usize) -> f64 {
+        if t < w {
+            lr / w as f64 * t as f64
+        } else if t > 360 {
+            lr * 0.01
+        } else if t > 320 {
+            lr * 0.1
+        } else {
+            lr
+        }
+    }
+
     #[test]
-    fn cosine_reaches_its_floor_and_is_monotone_after_warmup() {
+    fn cosine_follows_the_recipe_on_every_epoch_that_runs() {
         let s = LrSchedule::imagenet_recipe(0.06, 400);
-        assert!((s.lr(9) - 0.06).abs() < 1e-12);
-        assert!((s.lr(10) - 0.06).abs() < 1e-12);
-        let last = s.lr(400);
-        assert!((last - 0.06e-5).abs() < 1e-15, "{last}");
+        for e in 0..400 {
+            let (ours, theirs) = (s.lr(e), recipe_cosine(0.06, 10, 400, e + 1));
+            assert!(
+                (ours - theirs).abs() < 1e-15,
+                "epoch {e}: {ours} vs {theirs}"
+            );
+        }
+        // Peak on the warm-up's last epoch and the first after it, floor on the last epoch.
+        assert!((s.lr(9) - 0.06).abs() < 1e-15);
+        assert!((s.lr(10) - 0.06).abs() < 1e-6 && s.lr(10) < 0.06);
+        assert!((s.lr(399) - 0.06e-5).abs() < 1e-18, "{}", s.lr(399));
         for e in 10..399 {
             assert!(s.lr(e + 1) <= s.lr(e));
         }
+    }
+
+    #[test]
+    fn multistep_follows_the_recipe_on_every_epoch_that_runs() {
+        let s = LrSchedule::cifar_recipe(0.1, 400);
+        for e in 0..400 {
+            let (ours, theirs) = (s.lr(e), recipe_multistep(0.1, 10, e + 1));
+            assert!(
+                (ours - theirs).abs() < 1e-15,
+                "epoch {e}: {ours} vs {theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_scheduler_gives_each_step_its_epoch_rate_and_resumes() {
+        let schedule = LrSchedule::imagenet_recipe(0.1, 8); // 1 warm-up epoch
+        let mut scheduler = EpochLrScheduler::new(schedule.clone(), 3).unwrap();
+        let rates: Vec<f64> = (0..24).map(|_| scheduler.step()).collect();
+        for (s, rate) in rates.iter().enumerate() {
+            assert_eq!(*rate, schedule.lr(s / 3), "step {s}");
+        }
+        let mut first = EpochLrScheduler::new(schedule.clone(), 3).unwrap();
+        (0..7).for_each(|_| {
+            first.step();
+        });
+        let mut resumed = EpochLrScheduler::new(schedule, 3).unwrap();
+        resumed.load_record(first.to_record());
+        let rest: Vec<f64> = (7..24).map(|_| resumed.step()).collect();
+        assert_eq!(rest, rates[7..]);
+        assert!(EpochLrScheduler::new(LrSchedule::Constant { lr: 0.1 }, 0).is_err());
     }
 
     #[test]

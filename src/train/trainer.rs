@@ -15,12 +15,14 @@ use burn::optim::{
     GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Int, Tensor, Transaction};
+use burn::tensor::{Bytes, Device, Tensor, Transaction};
 use serde::{Deserialize, Serialize};
 
+use crate::data::{EvalData, TrainData};
 use crate::error::{Error, Result};
 use crate::loss::{
     BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, MemoryKind, ResComLoss, ResComLossConfig,
+    ResComModelOutput,
 };
 use crate::train::checkpoint::Checkpoint;
 use crate::train::metrics::{Accuracy, EvalReport};
@@ -64,7 +66,8 @@ impl Default for Parts {
     }
 }
 
-/// Hyper-parameters of the ResCom loss (defaults: the CIFAR recipe).
+/// Hyper-parameters of the ResCom loss (defaults: those of [`ResComLossConfig`], the CIFAR
+/// recipe).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossSettings {
     /// Projection dimension `D`.
@@ -87,15 +90,16 @@ pub struct LossSettings {
 
 impl Default for LossSettings {
     fn default() -> Self {
+        let recipe = ResComLossConfig::new(Vec::new());
         Self {
-            dim: 32,
-            queue_per_class: 10,
-            hard_positives: 1,
-            hard_negatives: 400,
-            temperature: 0.2,
-            contrast_weight: 0.5,
-            effective_num_beta: 0.999999,
-            prior_strength: 0.0,
+            dim: recipe.dim,
+            queue_per_class: recipe.queue_per_class,
+            hard_positives: recipe.hard_positives,
+            hard_negatives: recipe.hard_negatives,
+            temperature: recipe.temperature,
+            contrast_weight: recipe.contrast_weight,
+            effective_num_beta: recipe.effective_num_beta,
+            prior_strength: recipe.prior_strength,
         }
     }
 }
@@ -202,36 +206,14 @@ pub trait Network: Module {
     fn forward_logits(&self, images: Tensor<4>) -> Tensor<2>;
 }
 
-/// A batch on the training device.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// Images, `[rows, C, H, W]` (two-view batches stack view 1 then view 2).
-    pub images: Tensor<4>,
-    /// Labels, `Int [rows]`.
-    pub labels: Tensor<1, Int>,
-    /// The same labels on the host.
-    pub host_labels: Vec<i64>,
-    /// Number of distinct images in the batch (rows / 2 for two-view batches).
-    pub images_in_batch: usize,
-}
+impl Network for crate::model::ResComModel {
+    fn forward_train(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let out = self.forward(images);
+        (out.logits, out.projections)
+    }
 
-/// Where training batches come from.
-pub trait TrainData {
-    /// Batches of one epoch, in order; a pure function of `(seed, epoch)`.
-    fn epoch(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
-    /// Number of batches per epoch.
-    fn steps_per_epoch(&self) -> usize;
-}
-
-/// Where evaluation batches come from (single views, unshifted logits).
-pub trait EvalData {
-    /// All test batches, in order.
-    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
-    /// Number of test images.
-    fn len(&self) -> usize;
-    /// Whether the test set is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn forward_logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.logits(images)
     }
 }
 
@@ -503,7 +485,13 @@ impl<M: Network> Trainer<M> {
             let (logits, total, classification, contrastive) = match &mut self.objective {
                 Objective::Rescom(loss) => {
                     let (logits, projections) = self.model.forward_train(batch.images);
-                    let out = loss.forward(projections, logits.clone(), batch.labels.clone())?;
+                    let out = loss.forward(
+                        ResComModelOutput {
+                            logits: logits.clone(),
+                            projections,
+                        },
+                        batch.labels.clone(),
+                    )?;
                     (logits, out.total, out.classification, Some(out.contrastive))
                 }
                 Objective::Classifier(loss) => {
