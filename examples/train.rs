@@ -9,8 +9,13 @@
 //!
 //! The same example runs CIFAR-10/100-LT with ResNet-32 and the published recipe
 //! (`--dataset cifar100-lt --data-dir DIR --recipe`), and ImageNet-LT-style list datasets
-//! with ResNet-50 (`--dataset list --train-list ... --test-list ... --image-root ...`).
+//! with ResNet-50 (`--dataset list --train-list ... --test-list ... --image-root ...`;
+//! `--dataset inaturalist` for iNaturalist's list files and statistics).
 //! Run `cargo run --release --example train -- --help` for every option.
+//!
+//! The loop is burn-train's Learner (`rescom::report::fit`): its dashboard on a terminal,
+//! plain progress lines otherwise, its checkpoints (written atomically, validated on
+//! `--resume`), and its strategies for several devices (`--devices`, `--ddp`).
 
 #[path = "../benches/support/allocator.rs"]
 mod allocator;
@@ -20,7 +25,6 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rescom::ResComLossConfig;
 use rescom::data::{
     Dataset, EvalLoader, ImbalanceProfile, ListDataset, LoaderConfig, OnUnreadable, Pipeline,
@@ -28,9 +32,15 @@ use rescom::data::{
     long_tail_counts, subsample,
 };
 use rescom::model::ResComModelConfig;
-use rescom::train::{
-    LossSettings, LrSchedule, Method, Parts, Progress, Summary, TrainConfig, Trainer, evaluate,
-};
+use rescom::report::{Devices, RunData, RunOptions, Summary, evaluate_checkpoint, fit};
+use rescom::train::{LossSettings, LrSchedule, Method, Parts, TrainConfig};
+
+/// iNaturalist 2018 channel statistics (mean, standard deviation), as the published recipe
+/// normalises it.
+const INATURALIST_MEAN: [f32; 3] = [0.466, 0.471, 0.380];
+const INATURALIST_STD: [f32; 3] = [0.195, 0.194, 0.192];
+/// The effective-number beta of the published ImageNet-LT and iNaturalist recipes.
+const IMAGENET_RECIPE_BETA: f64 = 0.99;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -42,8 +52,10 @@ enum DatasetName {
     Cifar10Lt,
     /// CIFAR-100-LT (binary CIFAR-100 under --data-dir).
     Cifar100Lt,
-    /// ImageNet-LT / Places-LT / iNaturalist style list files.
+    /// ImageNet-LT / Places-LT style list files (ImageNet statistics).
     List,
+    /// iNaturalist 2018 list files (its own statistics).
+    Inaturalist,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,7 +132,8 @@ struct Args {
     #[arg(long, default_value_t = 5e-4)]
     weight_decay: f64,
     /// Use the published recipe of the dataset (CIFAR: ResNet-32, 400 epochs, batch 128,
-    /// lr 0.1; ImageNet-LT: ResNet-50, 400 epochs, batch 256, lr 0.06, cosine).
+    /// lr 0.1; ImageNet-LT / iNaturalist: ResNet-50, 400 epochs, batch 256, lr 0.06, cosine,
+    /// beta 0.99); drops each epoch's incomplete last batch, as the recipes do.
     #[arg(long)]
     recipe: bool,
     /// Contrastive temperature.
@@ -139,9 +152,10 @@ struct Args {
     /// Weight of the contrastive term.
     #[arg(long, default_value_t = recipe().contrast_weight)]
     contrast_weight: f64,
-    /// Effective-number beta of the class weights.
-    #[arg(long, default_value_t = recipe().effective_num_beta)]
-    beta: f64,
+    /// Effective-number beta of the class weights (default: 0.999999; 0.99 for list
+    /// datasets under --recipe).
+    #[arg(long)]
+    beta: Option<f64>,
     /// Prior strength eta inside the contrast.
     #[arg(long, default_value_t = recipe().prior_strength)]
     prior_strength: f64,
@@ -175,6 +189,14 @@ struct Args {
     /// Compute backend.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// Train on several devices of the backend (indices, e.g. `0,1`) with burn-train's
+    /// multi-device strategy. The CPU backends have one device each.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<usize>,
+    /// With --devices: use burn-train's distributed data parallel strategy (gradients
+    /// all-reduced; needs collectives, which Burn implements for CUDA only).
+    #[arg(long)]
+    ddp: bool,
     /// List datasets: training list file.
     #[arg(long)]
     train_list: Option<PathBuf>,
@@ -200,16 +222,25 @@ fn recipe() -> ResComLossConfig {
     ResComLossConfig::new(Vec::new())
 }
 
-fn device(backend: Backend) -> Result<Device, String> {
+fn device(backend: Backend, index: usize) -> Result<Device, String> {
+    let single = |device: Device| {
+        if index == 0 {
+            Ok(device)
+        } else {
+            Err(format!(
+                "the {backend:?} backend has one device; --devices {index} does not exist"
+            ))
+        }
+    };
     let device = match backend {
-        Backend::Flex => Device::flex(),
+        Backend::Flex => single(Device::flex())?,
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
-        Backend::Ndarray => Device::ndarray(),
+        Backend::Ndarray => single(Device::ndarray())?,
         #[cfg(feature = "vulkan")]
-        Backend::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+        Backend::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(index)),
         #[cfg(feature = "cuda")]
-        Backend::Cuda => Device::cuda(0),
+        Backend::Cuda => Device::cuda(index),
         #[allow(unreachable_patterns)]
         other => {
             return Err(format!(
@@ -221,38 +252,32 @@ fn device(backend: Backend) -> Result<Device, String> {
     Ok(device.autodiff())
 }
 
-/// Progress bars on stderr.
-struct Bars {
-    bar: Option<ProgressBar>,
-}
-
-impl Progress for Bars {
-    fn start(&mut self, phase: &str, epoch: usize, steps: usize) {
-        let bar = ProgressBar::new(steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{phase} {:>3} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{elapsed}})",
-                epoch + 1
-            ))
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        self.bar = Some(bar);
+/// Where to train, from `--backend`, `--devices` and `--ddp`.
+fn devices(args: &Args) -> Result<Devices, String> {
+    if args.ddp && args.backend != Backend::Cuda {
+        return Err(format!(
+            "--ddp needs all-reduce collectives, which Burn implements for CUDA only, not for \
+             the {:?} backend; use --devices for the multi-device strategy",
+            args.backend
+        ));
     }
-
-    fn step(&mut self, status: &str) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            bar.set_message(status.to_string());
+    if args.devices.len() <= 1 {
+        if args.ddp {
+            return Err("--ddp needs at least two --devices".into());
         }
+        let index = args.devices.first().copied().unwrap_or(0);
+        return Ok(Devices::Single(device(args.backend, index)?));
     }
-
-    fn finish(&mut self, summary: &str) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        eprintln!("{summary}");
-    }
+    let devices = args
+        .devices
+        .iter()
+        .map(|&i| device(args.backend, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if args.ddp {
+        Devices::Ddp(devices)
+    } else {
+        Devices::MultiDevice(devices)
+    })
 }
 
 struct Data {
@@ -306,10 +331,10 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
             "CIFAR-100-LT",
             500,
         ),
-        DatasetName::List => {
+        DatasetName::List | DatasetName::Inaturalist => {
             let missing = |what: &str| rescom::Error::InvalidConfig {
                 field: "list dataset",
-                reason: format!("--dataset list needs {what}"),
+                reason: format!("list datasets need {what}"),
             };
             let root = args
                 .image_root
@@ -336,12 +361,32 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
             let train = open(&args.train_list, "--train-list")?;
             let test = open(&args.test_list, "--test-list")?;
             let size = args.image_size;
+            let (mut train_pipeline, mut eval_pipeline) = (
+                Pipeline::imagenet_train(size),
+                Pipeline::imagenet_eval(size),
+            );
+            let mut description = format!("list dataset ({classes} classes)");
+            if args.dataset == DatasetName::Inaturalist {
+                // The ImageNet pipelines with iNaturalist's statistics.
+                let restat = |p: &Pipeline| {
+                    Pipeline::new(
+                        p.steps().to_vec(),
+                        p.cutout(),
+                        &INATURALIST_MEAN,
+                        &INATURALIST_STD,
+                        p.output_shape(),
+                    )
+                };
+                train_pipeline = restat(&train_pipeline)?;
+                eval_pipeline = restat(&eval_pipeline)?;
+                description = format!("iNaturalist ({classes} classes)");
+            }
             return Ok(Data {
-                description: format!("list dataset ({} classes)", classes),
+                description,
                 train,
                 test,
-                train_pipeline: Pipeline::imagenet_train(size),
-                eval_pipeline: Pipeline::imagenet_eval(size),
+                train_pipeline,
+                eval_pipeline,
                 channels: 3,
             });
         }
@@ -376,12 +421,13 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     allocator::keep_freed_memory();
-    let device = device(args.backend)?;
+    let devices = devices(&args)?;
+    let device = devices.main();
     device.seed(args.seed);
     let data = load_data(&args)?;
     let counts = data.train.class_counts();
     let classes = counts.len();
-    let imagenet = args.dataset == DatasetName::List;
+    let imagenet = matches!(args.dataset, DatasetName::List | DatasetName::Inaturalist);
 
     // Defaults: a fast CPU configuration, or the published recipe with --recipe.
     let (arch, epochs, batch, lr, schedule) = match (args.recipe, imagenet, args.smoke) {
@@ -403,6 +449,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let proj_dim = args
         .proj_dim
         .unwrap_or(if imagenet { 128 } else { recipe().dim });
+    let beta = args.beta.unwrap_or(if args.recipe && imagenet {
+        IMAGENET_RECIPE_BETA
+    } else {
+        recipe().effective_num_beta
+    });
     let method = match args.method.as_str() {
         "cross-entropy" => Method::CrossEntropy,
         "balanced-softmax" => Method::BalancedSoftmax,
@@ -429,7 +480,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }),
             temperature: args.temperature,
             contrast_weight: args.contrast_weight,
-            effective_num_beta: args.beta,
+            effective_num_beta: beta,
             prior_strength: args.prior_strength,
         },
         epochs,
@@ -443,7 +494,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         dataset: data.description.clone(),
     };
 
-    let model = ResComModelConfig::new(arch.clone(), classes)
+    let network = ResComModelConfig::new(arch.clone(), classes)
         .with_in_channels(data.channels)
         .with_projection_dim(proj_dim)
         .init(&device)?;
@@ -451,7 +502,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: batch,
         workers: args.workers,
         prefetch: 4,
-        drop_last: false,
+        // The recipes drop each epoch's incomplete last batch; the default CPU run keeps it.
+        drop_last: args.recipe,
         seed,
     };
     let test_set: Arc<dyn Dataset> = if args.smoke {
@@ -461,13 +513,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         data.test.clone()
     };
-    let mut test = EvalLoader::new(
+    let test = EvalLoader::new(
         test_set,
         data.eval_pipeline.clone(),
         loader_config(args.seed),
-        &device,
+        &device.clone().inner(),
     )?;
-    let mut bars = Bars { bar: None };
 
     eprintln!(
         "{}: {} training images in {classes} classes ({} .. {} per class), {} test images",
@@ -484,84 +535,36 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if args.eval_only {
-        let trainer = Trainer::resume(config, model, &counts, &device, &args.out)?;
-        let report = evaluate(
-            trainer.model(),
-            &mut test,
-            &counts,
-            trainer.epochs_done(),
-            &mut bars,
-        )?;
-        print_table(&trainer.summary()?, Some(&report));
+        let (report, epochs_done) = evaluate_checkpoint(&config, network, test, &args.out, None)?;
+        let history = rescom::report::read_history(&args.out)?;
+        let identity = rescom::report::run::identity(&config, &counts);
+        let summary = Summary::of(&identity, &history[..epochs_done.min(history.len())])
+            .ok_or("the checkpoint's run has no evaluation yet")?;
+        summary.print_table(Some(&report));
         return Ok(());
     }
-    let mut trainer = if args.resume {
-        Trainer::resume(config, model, &counts, &device, &args.out)?
-    } else {
-        Trainer::new(config, model, &counts, &device, &args.out)?
-    };
-    let mut train = TwoViewLoader::new(
+    let train = TwoViewLoader::new(
         data.train.clone(),
         data.train_pipeline,
         loader_config(args.seed),
         &device,
     )?;
-    let summary = trainer.fit_epochs(
-        &mut train,
-        &mut test,
-        &mut bars,
-        args.stop_after.unwrap_or(usize::MAX),
-    )?;
-    if let Some(summary) = summary {
-        print_table(&summary, None);
+    let mut options = RunOptions::new(&args.out, device);
+    options.devices = devices;
+    options.resume = args.resume;
+    options.stop_after = args.stop_after;
+    let outcome = fit(&config, network, RunData { train, test }, options)?;
+    if let Some(summary) = &outcome.summary {
+        summary.print_table(None);
     }
-    if trainer.epochs_done() < trainer.config().epochs {
+    if outcome.epochs_done() < config.epochs {
         eprintln!(
             "stopped after {} of {} epochs; continue with --resume",
-            trainer.epochs_done(),
-            trainer.config().epochs
+            outcome.epochs_done(),
+            config.epochs
         );
     }
     Ok(())
-}
-
-fn print_table(summary: &Summary, fresh: Option<&rescom::train::EvalReport>) {
-    let pct = |v: Option<f64>| v.map_or("   -".into(), |v| format!("{:5.2}", 100.0 * v));
-    println!();
-    println!(
-        "{} on {}, {} epochs",
-        summary.method, summary.dataset, summary.epochs
-    );
-    println!("| evaluation | top-1 | top-5 | many | medium | few |");
-    println!("| --- | --- | --- | --- | --- | --- |");
-    if let Some(r) = fresh {
-        println!(
-            "| checkpoint | {} | {} | {} | {} | {} |",
-            pct(Some(r.top1)),
-            pct(Some(r.top5)),
-            pct(r.many),
-            pct(r.medium),
-            pct(r.few)
-        );
-    }
-    println!(
-        "| last epoch | {} | {} | {} | {} | {} |",
-        pct(Some(summary.last.top1)),
-        pct(Some(summary.last.top5)),
-        pct(summary.last.many),
-        pct(summary.last.medium),
-        pct(summary.last.few)
-    );
-    let b = &summary.best;
-    println!(
-        "| best epoch ({}) | {} | {} | {} | {} | {} |",
-        summary.best_epoch + 1,
-        pct(Some(b.top1)),
-        pct(Some(b.top5)),
-        pct(b.many),
-        pct(b.medium),
-        pct(b.few)
-    );
 }
 
 fn main() {

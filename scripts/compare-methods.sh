@@ -14,14 +14,24 @@ cargo build --release --example train
 target="${CARGO_TARGET_DIR:-target}"
 bin="$(mktemp -d)/train"
 cp "$target/release/examples/train" "$bin"
+# A run is done when its summary covers every epoch of its run.json.
+finished() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import json, sys
+d = sys.argv[1]
+run = json.load(open(d + "/run.json"))
+summary = json.load(open(d + "/summary.json"))
+sys.exit(0 if summary["epochs"] == run["config"]["epochs"] else 1)
+PY
+}
 for method in $methods; do
   for seed in $seeds; do
     dir="$out/$method-seed$seed"
-    if [ -s "$dir/summary.json" ] && [ ! -s "$dir/checkpoint.bin" -o "$dir/summary.json" -nt "$dir/checkpoint.bin" ]; then
+    if finished "$dir"; then
       echo "== $dir done"; continue
     fi
     resume=()
-    [ -s "$dir/checkpoint.bin" ] && resume=(--resume)
+    compgen -G "$dir/checkpoint/model-*.bpk" > /dev/null && resume=(--resume)
     echo "== $method, seed $seed -> $dir"
     "$bin" --method "$method" --seed "$seed" --out "$dir" "${resume[@]}" "$@"
   done

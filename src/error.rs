@@ -198,17 +198,13 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// The training loss stopped being finite.
-    #[error(
-        "non-finite loss at epoch {epoch}, step {step} ({what}); the last good checkpoint is kept"
-    )]
-    NonFiniteLoss {
-        /// Epoch (0-based).
-        epoch: usize,
-        /// Step within the epoch.
-        step: usize,
-        /// Which loss term.
-        what: String,
+    /// Training stopped on an error: a step whose loss could not be computed or is no longer
+    /// finite, a batch that could not be loaded, a failed device or checkpoint write. The last
+    /// complete checkpoint is kept.
+    #[error("training stopped: {reason}; the last complete checkpoint is kept")]
+    Training {
+        /// What burn-train reported.
+        reason: String,
     },
     /// Serialising or parsing JSON failed.
     #[error("json: {0}")]

@@ -10,6 +10,7 @@ pub mod mining;
 pub mod model;
 pub mod normalize;
 pub mod queue;
+pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod train;

@@ -17,7 +17,6 @@ use rescom::data::{
     class_counts, load_cifar, load_cifar_file, load_cifar10, load_cifar100, load_fashion_mnist,
     load_mnist, long_tail_counts, subsample,
 };
-use rescom::train::{EvalData, TrainData};
 
 const CIFAR10_FIXTURE_LABELS: [usize; 20] =
     [3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6];
@@ -380,7 +379,7 @@ fn list_datasets_decode_and_report_unreadable_files() {
         .apply(&ds.image(1).unwrap(), &mut Rng::new(0))
         .unwrap();
     assert_eq!(view.len(), 3 * 16 * 16);
-    let mut eval = EvalLoader::new(
+    let eval = EvalLoader::new(
         ds.clone(),
         Pipeline::imagenet_eval(8),
         LoaderConfig::new(2, 0),
@@ -504,7 +503,7 @@ fn loaders_are_deterministic_across_thread_counts_and_resumable() {
     let ds: Arc<dyn Dataset> = Arc::new(cifar10_fixture());
     let one = loader(&ds, Pipeline::cifar_train(), 6, 1, 1);
     let three = loader(&ds, Pipeline::cifar_train(), 6, 3, 4);
-    assert_eq!(one.steps_per_epoch(), 4);
+    assert_eq!(one.steps_per_epoch(1), 4);
     let a = collect(&one, 2, 0);
     assert_eq!(
         a,
@@ -576,9 +575,9 @@ fn two_view_batches_are_view_major() {
     // drop_last and the Burn tensors.
     let mut config = LoaderConfig::new(8, 1);
     config.drop_last = true;
-    let mut dropping =
+    let dropping =
         TwoViewLoader::new(ds.clone(), Pipeline::cifar_train(), config, &Device::flex()).unwrap();
-    assert_eq!(dropping.steps_per_epoch(), 2);
+    assert_eq!(dropping.steps_per_epoch(1), 2);
     let batches: Vec<_> = dropping.epoch(0).unwrap().map(Result::unwrap).collect();
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0].images.dims(), [16, 3, 32, 32]);
@@ -603,7 +602,7 @@ fn two_view_batches_are_view_major() {
 fn evaluation_loader_and_bad_configurations() {
     let ds: Arc<dyn Dataset> = Arc::new(cifar10_fixture());
     let device = Device::flex();
-    let mut eval = EvalLoader::new(
+    let eval = EvalLoader::new(
         ds.clone(),
         Pipeline::cifar_eval(),
         LoaderConfig::new(8, 0),

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use rescom::Rng;
 use rescom::data::{Dataset, EvalLoader, HostBatch, Image, LoaderConfig, Pipeline, TwoViewLoader};
-use rescom::train::{EvalData, TrainData};
 
 /// Twelve 1x28x28 images; image `bad` misbehaves as `mode` says.
 struct Faulty {
@@ -74,7 +73,7 @@ fn worker_failures_come_out_as_errors() {
     ] {
         for workers in [1, 3] {
             let ds: Arc<dyn Dataset> = Arc::new(Faulty { bad: 5, mode });
-            let mut loader = TwoViewLoader::new(
+            let loader = TwoViewLoader::new(
                 ds.clone(),
                 Pipeline::fashion_mnist_train(),
                 config(workers),
@@ -104,7 +103,7 @@ fn worker_failures_come_out_as_errors() {
             let failed = loader.epoch(0).unwrap().find_map(Result::err);
             assert!(failed.is_some());
 
-            let mut eval =
+            let eval =
                 EvalLoader::new(ds, Pipeline::fashion_mnist_eval(), config(workers), &device)
                     .unwrap();
             let results: Vec<_> = eval.batches().unwrap().collect();

@@ -1,25 +1,32 @@
-//! Training runs stop and resume exactly, checkpoints are atomic, and a non-finite loss stops
-//! the run while keeping the last good checkpoint.
+//! Runs on burn-train's Learner stop and resume exactly, checkpoints are validated, and a
+//! non-finite loss stops the run while keeping the last good checkpoint.
 
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, Relu};
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use rescom::train::{
-    Batch, EvalData, LossSettings, LrSchedule, Method, Network, Parts, Silent, TrainConfig,
-    TrainData, Trainer,
+use burn::tensor::{Device, Tensor, TensorData};
+use rescom::data::{
+    Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
-use rescom::{Error, Rng};
+use rescom::report::{RunData, RunOptions, RunOutcome, fit};
+use rescom::train::{
+    LongTailModel, LossSettings, LrSchedule, Method, Objective, Parts, ResComNetwork, TrainConfig,
+};
+use rescom::{Error, ResComModelOutput, Rng};
 
 const CLASSES: usize = 3;
-const INPUT: usize = 6;
+const SIDE: usize = 4;
+const INPUT: usize = SIDE * SIDE;
 const COUNTS: [usize; CLASSES] = [24, 12, 6];
 
 /// A small network with every kind of state a real one has: weights, batch-norm running
-/// statistics, and a projection head.
+/// statistics, and a projection head. From step `poison_at` on (if set) its logits are NaN, as
+/// a diverged network's would be.
 #[derive(Module, Debug)]
 struct Tiny {
     body: Linear,
@@ -27,11 +34,18 @@ struct Tiny {
     relu: Relu,
     classifier: Linear,
     projection: Linear,
+    #[module(skip)]
+    poison: Poison,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Poison {
+    at: Option<usize>,
+    steps: Arc<AtomicUsize>,
 }
 
 impl Tiny {
-    /// Deterministic initialisation from the crate's generator (the device generator is
-    /// shared by the test threads and draws lazily).
+    /// Deterministic initialisation from the crate's generator.
     fn new(device: &Device) -> Self {
         let mut rng = Rng::new(7);
         let mut linear = |input: usize, output: usize| {
@@ -55,6 +69,7 @@ impl Tiny {
             relu: Relu::new(),
             classifier: linear(8, CLASSES),
             projection: linear(8, 4),
+            poison: Poison::default(),
         }
     }
 
@@ -66,116 +81,62 @@ impl Tiny {
     }
 }
 
-impl Network for Tiny {
-    fn forward_train(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+impl ResComNetwork for Tiny {
+    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
         let f = self.features(images);
-        (
-            self.classifier.forward(f.clone()),
-            self.projection.forward(f),
-        )
+        let mut logits = self.classifier.forward(f.clone());
+        let step = self.poison.steps.fetch_add(1, Ordering::SeqCst);
+        if self.poison.at.is_some_and(|at| step >= at) {
+            logits = logits.mul_scalar(f32::NAN);
+        }
+        ResComModelOutput {
+            logits,
+            projections: self.projection.forward(f),
+        }
     }
 
-    fn forward_logits(&self, images: Tensor<4>) -> Tensor<2> {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))
     }
 }
 
-/// Deterministic two-view data: class `c` is a noisy prototype; noise is a pure function of
-/// `(epoch, sample, view)`.
-struct Synthetic {
-    device: Device,
-    labels: Vec<i64>,
-    poison_epoch: Option<usize>,
-}
-
-impl Synthetic {
-    fn new(device: &Device) -> Self {
-        let labels = COUNTS
-            .iter()
-            .enumerate()
-            .flat_map(|(c, &n)| std::iter::repeat_n(c as i64, n))
-            .collect();
-        Self {
-            device: device.clone(),
-            labels,
-            poison_epoch: None,
+/// Class `c` is a bright row `c` on a noisy 4x4 image; training views are flipped at random
+/// (a pure function of seed, epoch, image and view).
+fn dataset(counts: &[usize], seed: u64) -> Arc<dyn Dataset> {
+    let mut rng = Rng::new(seed);
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for (c, &n) in counts.iter().enumerate() {
+        for _ in 0..n {
+            for p in 0..INPUT {
+                let base = if p / SIDE == c { 220.0 } else { 40.0 };
+                pixels.push((base + 25.0 * rng.normal()).clamp(0.0, 255.0) as u8);
+            }
+            labels.push(c);
         }
     }
-
-    fn image(label: i64, key: &[u64]) -> Vec<f32> {
-        let mut rng = Rng::from_key(key);
-        (0..INPUT)
-            .map(|i| if i as i64 == label { 2.0 } else { 0.0 } + 0.5 * rng.normal() as f32)
-            .collect()
-    }
+    Arc::new(InMemoryDataset::new(1, SIDE, SIDE, pixels, labels, CLASSES).unwrap())
 }
 
-impl TrainData for Synthetic {
-    fn steps_per_epoch(&self) -> usize {
-        self.labels.len().div_ceil(12)
-    }
-
-    fn epoch(
-        &mut self,
-        epoch: usize,
-    ) -> rescom::Result<Box<dyn Iterator<Item = rescom::Result<Batch>> + '_>> {
-        let mut order: Vec<usize> = (0..self.labels.len()).collect();
-        Rng::from_key(&[1, epoch as u64]).shuffle(&mut order);
-        let poison = self.poison_epoch == Some(epoch);
-        let batches: Vec<Vec<usize>> = order.chunks(12).map(<[usize]>::to_vec).collect();
-        Ok(Box::new(batches.into_iter().map(move |chunk| {
-            let n = chunk.len();
-            let mut pixels = Vec::with_capacity(2 * n * INPUT);
-            for view in 0..2u64 {
-                for &i in &chunk {
-                    pixels.extend(Self::image(self.labels[i], &[epoch as u64, i as u64, view]));
-                }
-            }
-            if poison {
-                pixels[0] = f32::NAN;
-            }
-            let labels: Vec<i64> = chunk
-                .iter()
-                .chain(&chunk)
-                .map(|&i| self.labels[i])
-                .collect();
-            Ok(Batch {
-                images: Tensor::from_data(
-                    TensorData::new(pixels, [2 * n, 1, 1, INPUT]),
-                    &self.device,
-                ),
-                labels: Tensor::<1, Int>::from_data(
-                    TensorData::new(labels.clone(), [2 * n]),
-                    &self.device,
-                ),
-                host_labels: labels,
-                images_in_batch: n,
-            })
-        })))
-    }
-}
-
-impl EvalData for Synthetic {
-    fn len(&self) -> usize {
-        30
-    }
-
-    fn batches(&mut self) -> rescom::Result<Box<dyn Iterator<Item = rescom::Result<Batch>> + '_>> {
-        let device = self.device.clone();
-        Ok(Box::new((0..3).map(move |b| {
-            let labels: Vec<i64> = (0..10).map(|i| ((b * 10 + i) % CLASSES) as i64).collect();
-            let pixels: Vec<f32> = labels
-                .iter()
-                .enumerate()
-                .flat_map(|(i, &l)| Self::image(l, &[99, b as u64, i as u64]))
-                .collect();
-            Ok(Batch {
-                images: Tensor::from_data(TensorData::new(pixels, [10, 1, 1, INPUT]), &device),
-                labels: Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [10]), &device),
-                host_labels: labels,
-                images_in_batch: 10,
-            })
-        })))
+fn data(batch: usize) -> RunData {
+    let device = Device::flex().autodiff();
+    let config = |seed| {
+        let mut config = LoaderConfig::new(batch, seed);
+        config.workers = 1;
+        config
+    };
+    let train = Pipeline::new(
+        vec![Step::HorizontalFlip { p: 0.5 }],
+        None,
+        &[0.3],
+        &[0.3],
+        (1, SIDE, SIDE),
+    )
+    .unwrap();
+    let eval = Pipeline::normalize_only((1, SIDE, SIDE), &[0.3], &[0.3]).unwrap();
+    RunData {
+        train: TwoViewLoader::new(dataset(&COUNTS, 1), train, config(3), &device).unwrap(),
+        test: EvalLoader::new(dataset(&[10, 10, 10], 2), eval, config(3), &device.inner()).unwrap(),
     }
 }
 
@@ -204,38 +165,49 @@ fn config(method: Method, epochs: usize) -> TrainConfig {
     }
 }
 
-fn weights(model: &Tiny) -> Vec<f64> {
+/// Every parameter, the batch-norm statistics and (ResCom) the queue.
+fn state(model: &LongTailModel<Tiny>) -> Vec<f64> {
+    let net = &model.network;
     let mut out = Vec::new();
     for t in [
-        model.body.weight.val(),
-        model.classifier.weight.val(),
-        model.projection.weight.val(),
+        net.body.weight.val(),
+        net.classifier.weight.val(),
+        net.projection.weight.val(),
     ] {
         out.extend(common::to_vec(t));
     }
-    out.extend(common::to_vec(model.norm.running_mean.value()));
-    out.extend(common::to_vec(model.norm.running_var.value()));
+    out.extend(common::to_vec(net.norm.running_mean.value()));
+    out.extend(common::to_vec(net.norm.running_var.value()));
+    if let Objective::ResCom(loss) = &model.objective {
+        let queue = loss.queue();
+        out.extend(common::to_vec(queue.keys()));
+        out.extend(common::to_ints(queue.pointers()).iter().map(|&p| p as f64));
+    }
     out
 }
 
-fn run(config: TrainConfig, out: &Path, resume: bool) -> Trainer<Tiny> {
-    run_for(config, out, resume, usize::MAX)
+fn quiet(out: &Path) -> RunOptions {
+    let mut options = RunOptions::new(out, Device::flex().autodiff());
+    options.renderer = Some(Box::new(burn::train::renderer::CliMetricsRenderer::new()));
+    options
 }
 
-fn run_for(config: TrainConfig, out: &Path, resume: bool, epochs: usize) -> Trainer<Tiny> {
-    let device = Device::flex().autodiff();
-    let model = Tiny::new(&device);
-    let mut trainer = if resume {
-        Trainer::resume(config, model, &COUNTS, &device, out).unwrap()
-    } else {
-        Trainer::new(config, model, &COUNTS, &device, out).unwrap()
-    };
-    let mut data = Synthetic::new(&device);
-    let mut test = Synthetic::new(&device);
-    trainer
-        .fit_epochs(&mut data, &mut test, &mut Silent, epochs)
-        .unwrap();
-    trainer
+fn run(
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> RunOutcome<Tiny> {
+    let mut options = quiet(out);
+    options.resume = resume;
+    options.stop_after = stop_after;
+    fit(
+        config,
+        Tiny::new(&Device::flex().autodiff()),
+        data(12),
+        options,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -243,30 +215,17 @@ fn resumed_runs_are_bit_identical() {
     for method in [Method::Rescom, Method::BalancedSoftmax] {
         let straight_dir = tempfile::tempdir().unwrap();
         let split_dir = tempfile::tempdir().unwrap();
-        let straight = run(config(method, 4), straight_dir.path(), false);
+        let straight = run(&config(method, 4), straight_dir.path(), false, None);
+        assert_eq!(straight.epochs_done(), 4);
 
-        let first = run_for(config(method, 4), split_dir.path(), false, 2);
+        let first = run(&config(method, 4), split_dir.path(), false, Some(2));
         assert_eq!(first.epochs_done(), 2);
-        let resumed = run(config(method, 4), split_dir.path(), true);
+        let resumed = run(&config(method, 4), split_dir.path(), true, None);
         assert_eq!(resumed.epochs_done(), 4);
 
-        assert_eq!(
-            weights(straight.model()),
-            weights(resumed.model()),
-            "{method:?}"
-        );
-        if let (Some(a), Some(b)) = (straight.rescom_loss(), resumed.rescom_loss()) {
-            assert_eq!(
-                common::to_vec(a.queue().keys()),
-                common::to_vec(b.queue().keys())
-            );
-            assert_eq!(
-                common::to_ints(a.queue().pointers()),
-                common::to_ints(b.queue().pointers())
-            );
-        }
-        let untimed = |t: &Trainer<Tiny>| {
-            t.history()
+        assert_eq!(state(&straight.model), state(&resumed.model), "{method:?}");
+        let untimed = |o: &RunOutcome<Tiny>| {
+            o.history
                 .iter()
                 .cloned()
                 .map(|mut r| {
@@ -276,7 +235,7 @@ fn resumed_runs_are_bit_identical() {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(untimed(&straight), untimed(&resumed));
+        assert_eq!(untimed(&straight), untimed(&resumed), "{method:?}");
         for file in [
             "summary.json",
             "metrics.csv",
@@ -286,12 +245,12 @@ fn resumed_runs_are_bit_identical() {
         ] {
             let a = std::fs::read(straight_dir.path().join(file)).unwrap();
             let b = std::fs::read(split_dir.path().join(file)).unwrap();
-            if file != "metrics.csv" && file != "metrics.jsonl" && !file.ends_with(".svg") {
-                // Timings differ between runs; everything else must agree.
+            if file == "summary.json" {
                 let a: serde_json::Value = serde_json::from_slice(&a).unwrap();
                 let b: serde_json::Value = serde_json::from_slice(&b).unwrap();
                 assert_eq!(a, b);
             } else {
+                // Timings differ between runs; everything else is compared above.
                 assert!(!a.is_empty() && !b.is_empty());
             }
         }
@@ -299,11 +258,11 @@ fn resumed_runs_are_bit_identical() {
 }
 
 #[test]
-fn the_trainer_learns_and_writes_its_summary() {
+fn the_run_learns_and_writes_its_summary() {
     let dir = tempfile::tempdir().unwrap();
     let mut learning = config(Method::Rescom, 12);
     learning.schedule = LrSchedule::Constant { lr: 0.2 };
-    let trainer = run(learning, dir.path(), false);
+    let outcome = run(&learning, dir.path(), false, None);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     for key in [
@@ -316,80 +275,105 @@ fn the_trainer_learns_and_writes_its_summary() {
         "medium",
         "few",
         "per_class",
+        "best_epoch",
+        "best",
+        "train_counts",
+        "seed",
     ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(summary["method"], "rescom");
+    assert_eq!(summary["epochs"], 12);
     let top1 = summary["top1"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&top1));
     assert!(
         top1 > 0.6,
         "the separable synthetic task should be learnt: top-1 {top1}"
     );
-    let history = trainer.history();
+    let history = &outcome.history;
     assert!(history.last().unwrap().loss < history[0].loss);
+    // Evaluations every 3 epochs and after the last one.
+    let evaluated: Vec<usize> = history
+        .iter()
+        .filter(|r| r.eval.is_some())
+        .map(|r| r.epoch)
+        .collect();
+    assert_eq!(evaluated, vec![2, 5, 8, 11]);
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 13);
+    assert_eq!(
+        outcome.summary.unwrap().last.top1,
+        history[11].eval.as_ref().unwrap().top1
+    );
 }
 
 #[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let device = Device::flex().autodiff();
-    let mut trainer = Trainer::new(
-        config(Method::CrossEntropy, 3),
-        Tiny::new(&device),
-        &COUNTS,
-        &device,
-        dir.path(),
-    )
-    .unwrap();
-    let mut data = Synthetic::new(&device);
-    data.poison_epoch = Some(1);
-    let mut test = Synthetic::new(&device);
-    let err = trainer.fit(&mut data, &mut test, &mut Silent).unwrap_err();
-    // The NaN image reaches the loss as a non-finite logit, which the loss rejects.
-    assert!(
-        matches!(
-            err,
-            Error::NonFinite { .. } | Error::NonFiniteLoss { epoch: 1, .. }
-        ),
-        "{err}"
-    );
-    // The checkpoint of epoch 0 is intact and resumable.
-    let resumed = Trainer::resume(
-        config(Method::CrossEntropy, 3),
-        Tiny::new(&device),
-        &COUNTS,
-        &device,
-        dir.path(),
-    )
-    .unwrap();
+    let config = config(Method::Rescom, 3);
+    let mut network = Tiny::new(&Device::flex().autodiff());
+    // 42 images in batches of 12: 4 steps per epoch; diverge in the second epoch.
+    network.poison.at = Some(5);
+    let err = fit(&config, network, data(12), quiet(dir.path()))
+        .err()
+        .expect("a NaN loss must stop the run");
+    assert!(matches!(err, Error::Training { .. }), "{err}");
+    assert!(err.to_string().contains("NaN"), "{err}");
+    // The checkpoint of epoch 1 is intact and resumable.
+    let resumed = run(&config, dir.path(), true, Some(0));
     assert_eq!(resumed.epochs_done(), 1);
 }
 
 #[test]
-fn resuming_with_another_configuration_is_refused() {
+fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    run(config(Method::CrossEntropy, 1), dir.path(), false);
+    run(&config(Method::Rescom, 2), dir.path(), false, Some(1));
     let device = Device::flex().autodiff();
-    let err = Trainer::resume(
-        config(Method::Rescom, 2),
-        Tiny::new(&device),
-        &COUNTS,
-        &device,
-        dir.path(),
+    let resume = |config: &TrainConfig| {
+        let mut options = quiet(dir.path());
+        options.resume = true;
+        fit(config, Tiny::new(&device), data(12), options)
+            .err()
+            .expect("must refuse")
+    };
+    let err = resume(&config(Method::BalancedSoftmax, 2));
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("run.json"), "{err}");
+
+    // A damaged record is a clear error naming the file, never a panic of the Learner.
+    let model = dir.path().join("checkpoint").join("model-1.bpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let err = resume(&config(Method::Rescom, 2));
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    assert!(err.to_string().contains("model-1.bpk"), "{err}");
+
+    // Records of another model do not load either.
+    std::fs::write(&model, &bytes).unwrap();
+    let mut mismatched = quiet(dir.path());
+    mismatched.resume = true;
+    let err = fit(
+        &config(Method::Rescom, 2),
+        Tiny {
+            projection: Tiny::new(&device).classifier,
+            ..Tiny::new(&device)
+        },
+        data(12),
+        mismatched,
     )
     .err()
-    .expect("must refuse");
+    .expect("a model of another shape must be refused");
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+
     let missing = tempfile::tempdir().unwrap();
-    let err = Trainer::resume(
-        config(Method::Rescom, 2),
+    let mut options = quiet(missing.path());
+    options.resume = true;
+    let err = fit(
+        &config(Method::Rescom, 2),
         Tiny::new(&device),
-        &COUNTS,
-        &device,
-        missing.path(),
+        data(12),
+        options,
     )
     .err()
     .expect("no checkpoint");
-    assert!(err.to_string().contains("checkpoint.bin"), "{err}");
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
 }

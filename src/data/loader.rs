@@ -1,4 +1,5 @@
-//! Parallel loaders of two-view training batches and single-view evaluation batches.
+//! Parallel loaders of two-view training batches and single-view evaluation batches, as
+//! Burn [`DataLoader`]s for burn-train's Learner.
 //!
 //! A background thread prepares batches ahead of the training step (up to `prefetch` of
 //! them wait in a bounded channel), spreading the rows of each batch over a pool of `workers`
@@ -21,12 +22,26 @@
 //!
 //! Two-view batches follow SPEC section 1: for `N` images, rows `0..N` are view 1 and rows
 //! `N..2N` view 2 of the same images in the same order, labels repeated.
+//!
+//! # As Burn data loaders
+//! Burn's own batch loader shuffles with a generator that advances at every epoch and its
+//! batcher is not told the epoch, so neither the order nor the augmentations of an epoch could
+//! be reproduced after a restart. These loaders implement Burn's [`DataLoader`] trait instead:
+//! each [`DataLoader::iter`] is the next epoch (from [`TwoViewLoader::starting_at`]), and
+//! [`DataLoader::slice`] (how multi-device strategies give each device its share) keeps a
+//! contiguous range of the epoch's shuffled order, so every share is reproducible too.
+//! A loader item that cannot be built ends the epoch with a [`DatasetError`] holding the
+//! crate's [`Error`].
 
 use std::any::Any;
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 
+use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
+use burn::data::dataset::DatasetError;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -46,26 +61,6 @@ pub struct Batch {
     pub host_labels: Vec<i64>,
     /// Number of distinct images in the batch (rows / 2 for two-view batches).
     pub images_in_batch: usize,
-}
-
-/// Where training batches come from.
-pub trait TrainData {
-    /// Batches of one epoch, in order; a pure function of `(seed, epoch)`.
-    fn epoch(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
-    /// Number of batches per epoch.
-    fn steps_per_epoch(&self) -> usize;
-}
-
-/// Where evaluation batches come from (single views, unshifted logits).
-pub trait EvalData {
-    /// All test batches, in order.
-    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>>;
-    /// Number of test images.
-    fn len(&self) -> usize;
-    /// Whether the test set is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Last element of the epoch-shuffle generator keys, separating them from other streams.
@@ -262,7 +257,8 @@ fn spawn(
     Ok(receiver)
 }
 
-/// Two augmented views of every image, batch by batch; implements [`TrainData`].
+/// Two augmented views of every image, batch by batch; a Burn [`DataLoader`] whose
+/// [`iter`](DataLoader::iter) is the next epoch.
 ///
 /// # Shapes
 /// Each batch holds `2B` rows `[view 1 of the B images; view 2 of the same images]` of the
@@ -295,6 +291,10 @@ pub struct TwoViewLoader {
     pipeline: Arc<Pipeline>,
     config: LoaderConfig,
     device: Device,
+    /// The positions of the epoch's shuffled order this loader serves.
+    share: Range<usize>,
+    /// The epoch the next [`DataLoader::iter`] yields.
+    next_epoch: AtomicUsize,
 }
 
 impl TwoViewLoader {
@@ -311,11 +311,66 @@ impl TwoViewLoader {
             return Err(Error::InvalidDataset("the training set is empty".into()));
         }
         Ok(Self {
+            share: 0..dataset.len(),
             dataset,
             pipeline: Arc::new(pipeline),
             config,
             device: device.clone(),
+            next_epoch: AtomicUsize::new(0),
         })
+    }
+
+    /// The same loader, whose next [`DataLoader::iter`] yields epoch `epoch` (0-based): how a
+    /// resumed run continues with the data order and augmentations it would have seen.
+    pub fn starting_at(self, epoch: usize) -> Self {
+        self.next_epoch.store(epoch, Ordering::SeqCst);
+        self
+    }
+
+    /// Images per class of the training set.
+    pub fn class_counts(&self) -> Vec<usize> {
+        self.dataset.class_counts()
+    }
+
+    /// Batches per epoch of each of `replicas` devices when a multi-device strategy splits
+    /// the loader ([`DataLoader::slice`] into `replicas` contiguous shares, the last taking
+    /// the remainder): the longest share's count, which is the number of optimiser steps per
+    /// epoch. With one device, the loader's number of batches.
+    pub fn steps_per_epoch(&self, replicas: usize) -> usize {
+        let n = self.share.len();
+        let replicas = replicas.max(1);
+        let step = n / replicas;
+        (0..replicas)
+            .map(|i| {
+                let len = if i + 1 == replicas {
+                    n - i * step
+                } else {
+                    step
+                };
+                self.batches_in(len)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn batches_in(&self, images: usize) -> usize {
+        let b = self.config.batch_size;
+        if self.config.drop_last {
+            images / b
+        } else {
+            images.div_ceil(b)
+        }
+    }
+
+    fn with_share(&self, share: Range<usize>, device: &Device) -> Self {
+        Self {
+            dataset: self.dataset.clone(),
+            pipeline: self.pipeline.clone(),
+            config: self.config.clone(),
+            device: device.clone(),
+            share,
+            next_epoch: AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)),
+        }
     }
 
     /// The configuration.
@@ -323,11 +378,12 @@ impl TwoViewLoader {
         &self.config
     }
 
-    /// The image order of epoch `epoch` (dataset indices), split into batches.
+    /// The image order of epoch `epoch` (dataset indices) in this loader's share, split into
+    /// batches.
     pub fn epoch_batches(&self, epoch: usize) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         Rng::from_key(&[self.config.seed, epoch as u64, SHUFFLE_STREAM]).shuffle(&mut order);
-        order
+        order[self.share.clone()]
             .chunks(self.config.batch_size)
             .filter(|b| !self.config.drop_last || b.len() == self.config.batch_size)
             .map(<[usize]>::to_vec)
@@ -369,22 +425,91 @@ impl TwoViewLoader {
     }
 }
 
-impl TrainData for TwoViewLoader {
-    fn steps_per_epoch(&self) -> usize {
-        let (n, b) = (self.dataset.len(), self.config.batch_size);
-        if self.config.drop_last {
-            n / b
-        } else {
-            n.div_ceil(b)
-        }
-    }
-
-    fn epoch(&mut self, epoch: usize) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
-        Ok(Box::new(self.batches_from(epoch, 0)?))
+impl TwoViewLoader {
+    /// Device batches of a whole epoch, in order.
+    pub fn epoch(&self, epoch: usize) -> Result<impl Iterator<Item = Result<Batch>> + use<>> {
+        self.batches_from(epoch, 0)
     }
 }
 
-/// Single evaluation views in dataset order; implements [`EvalData`].
+impl Clone for TwoViewLoader {
+    fn clone(&self) -> Self {
+        self.with_share(self.share.clone(), &self.device)
+    }
+}
+
+impl DataLoader<Batch> for TwoViewLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        let sizes = self.epoch_batches(epoch).iter().map(Vec::len).collect();
+        Box::new(Epoch::new(self.batches_from(epoch, 0), sizes))
+    }
+
+    fn num_items(&self) -> usize {
+        self.share.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<Batch>> {
+        Arc::new(self.with_share(self.share.clone(), device))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
+        let end = end.min(self.share.len());
+        let start = start.min(end);
+        let share = self.share.start + start..self.share.start + end;
+        Arc::new(self.with_share(share, &self.device))
+    }
+}
+
+/// The batches of one epoch as a Burn [`DataLoaderIterator`], with its progress in images.
+struct Epoch<I> {
+    batches: Option<I>,
+    /// A failure to start the epoch, reported as its only item.
+    failed: Option<Error>,
+    sizes: std::vec::IntoIter<usize>,
+    done: usize,
+    total: usize,
+}
+
+impl<I> Epoch<I> {
+    fn new(batches: Result<I>, sizes: Vec<usize>) -> Self {
+        let total = sizes.iter().sum();
+        let (batches, failed) = match batches {
+            Ok(batches) => (Some(batches), None),
+            Err(error) => (None, Some(error)),
+        };
+        Self {
+            batches,
+            failed,
+            sizes: sizes.into_iter(),
+            done: 0,
+            total,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<Batch>>> Iterator for Epoch<I> {
+    type Item = std::result::Result<Batch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.failed.take() {
+            return Some(Err(DatasetError::new(error)));
+        }
+        let item = self.batches.as_mut()?.next()?;
+        self.done += self.sizes.next().unwrap_or(0);
+        Some(item.map_err(DatasetError::new))
+    }
+}
+
+impl<I: Iterator<Item = Result<Batch>>> DataLoaderIterator<Batch> for Epoch<I> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.total, Some("images".into()))
+    }
+}
+
+/// Single evaluation views in dataset order; a Burn [`DataLoader`]. Each
+/// [`iter`](DataLoader::iter) is the evaluation after the next epoch; with
+/// [`EvalLoader::evaluating`] it is empty after the epochs that are not evaluated.
 ///
 /// # Shapes
 /// Each batch holds `B` rows (the last one possibly fewer) of the pipeline's output shape:
@@ -394,6 +519,12 @@ pub struct EvalLoader {
     pipeline: Arc<Pipeline>,
     config: LoaderConfig,
     device: Device,
+    /// The dataset indices this loader serves.
+    share: Range<usize>,
+    /// Which epochs (0-based) are evaluated.
+    evaluates: Arc<dyn Fn(usize) -> bool + Send + Sync>,
+    /// The epoch of the next [`DataLoader::iter`].
+    next_epoch: AtomicUsize,
 }
 
 impl EvalLoader {
@@ -407,11 +538,55 @@ impl EvalLoader {
         config.validate()?;
         check_views(&pipeline)?;
         Ok(Self {
+            share: 0..dataset.len(),
             dataset,
             pipeline: Arc::new(pipeline),
             config,
             device: device.clone(),
+            evaluates: Arc::new(|_| true),
+            next_epoch: AtomicUsize::new(0),
         })
+    }
+
+    /// The same loader, evaluating only after the epochs (0-based) for which `evaluates`
+    /// holds: the other epochs' [`DataLoader::iter`] is empty.
+    pub fn evaluating(mut self, evaluates: impl Fn(usize) -> bool + Send + Sync + 'static) -> Self {
+        self.evaluates = Arc::new(evaluates);
+        self
+    }
+
+    /// The same loader, whose next [`DataLoader::iter`] is the evaluation after epoch
+    /// `epoch` (0-based).
+    pub fn starting_at(self, epoch: usize) -> Self {
+        self.next_epoch.store(epoch, Ordering::SeqCst);
+        self
+    }
+
+    /// Test images this loader serves.
+    pub fn len(&self) -> usize {
+        self.share.len()
+    }
+
+    /// Whether the loader serves no image.
+    pub fn is_empty(&self) -> bool {
+        self.share.is_empty()
+    }
+
+    fn batch_sizes(&self) -> Vec<usize> {
+        let (n, b) = (self.share.len(), self.config.batch_size);
+        (0..n.div_ceil(b)).map(|i| b.min(n - i * b)).collect()
+    }
+
+    fn with_share(&self, share: Range<usize>, device: &Device) -> Self {
+        Self {
+            dataset: self.dataset.clone(),
+            pipeline: self.pipeline.clone(),
+            config: self.config.clone(),
+            device: device.clone(),
+            share,
+            evaluates: self.evaluates.clone(),
+            next_epoch: AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)),
+        }
     }
 }
 
@@ -420,7 +595,7 @@ impl EvalLoader {
     /// them, `drop_last` does not apply). A random evaluation pipeline draws from
     /// `Rng::from_key(&[seed, u64::MAX, i, 0])`.
     pub fn host_batches(&self) -> Result<impl Iterator<Item = Result<HostBatch>> + use<>> {
-        let order: Vec<usize> = (0..self.dataset.len()).collect();
+        let order: Vec<usize> = self.share.clone().collect();
         let batches = order
             .chunks(self.config.batch_size)
             .map(<[usize]>::to_vec)
@@ -437,16 +612,44 @@ impl EvalLoader {
     }
 }
 
-impl EvalData for EvalLoader {
-    fn len(&self) -> usize {
-        self.dataset.len()
+impl EvalLoader {
+    /// Device batches of the whole set, in order.
+    pub fn batches(&self) -> Result<impl Iterator<Item = Result<Batch>> + use<>> {
+        let device = self.device.clone();
+        Ok(self
+            .host_batches()?
+            .map(move |b| b.map(|b| b.to_batch(&device))))
+    }
+}
+
+impl Clone for EvalLoader {
+    fn clone(&self) -> Self {
+        self.with_share(self.share.clone(), &self.device)
+    }
+}
+
+impl DataLoader<Batch> for EvalLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<Batch> + 'a> {
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if (self.evaluates)(epoch) {
+            Box::new(Epoch::new(self.batches(), self.batch_sizes()))
+        } else {
+            Box::new(Epoch::new(Ok(std::iter::empty()), Vec::new()))
+        }
     }
 
-    fn batches(&mut self) -> Result<Box<dyn Iterator<Item = Result<Batch>> + '_>> {
-        let device = self.device.clone();
-        Ok(Box::new(
-            self.host_batches()?
-                .map(move |b| b.map(|b| b.to_batch(&device))),
-        ))
+    fn num_items(&self) -> usize {
+        self.share.len()
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<Batch>> {
+        Arc::new(self.with_share(self.share.clone(), device))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<Batch>> {
+        let end = end.min(self.share.len());
+        let start = start.min(end);
+        let share = self.share.start + start..self.share.start + end;
+        Arc::new(self.with_share(share, &self.device))
     }
 }

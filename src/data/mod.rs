@@ -48,7 +48,7 @@ pub use dataset::{Dataset, InMemoryDataset, Subset};
 pub use idx::{Split, load_fashion_mnist, load_idx_pair, load_mnist};
 pub use image::Image;
 pub use list::{ListDataset, OnUnreadable};
-pub use loader::{Batch, EvalData, EvalLoader, HostBatch, LoaderConfig, TrainData, TwoViewLoader};
+pub use loader::{Batch, EvalLoader, HostBatch, LoaderConfig, TwoViewLoader};
 pub use longtail::{
     ImbalanceProfile, LongTailed, ShotGroup, class_counts, long_tail_counts, shot_groups, subsample,
 };

@@ -17,8 +17,11 @@
 //! against the shared queue: the contrast is local to the replica), and stages its view-1 keys
 //! instead of writing them. When the last of the `P` replicas has staged, the staged keys are
 //! enqueued in one call, in replica order and then row order: the memory becomes the one a
-//! single device would hold after the concatenated batch `[replica 0; replica 1; ...]`, and
-//! every replica (they share it) and every saved record hold that memory. A replica that
+//! single device would hold after enqueueing the concatenated batch `[replica 0; replica 1;
+//! ...]` of the replicas' keys, and every replica (they share it) and every saved record hold
+//! that memory. (Each replica computes its keys with its own network: with batch
+//! normalisation, from its own batch statistics, as data-parallel training without
+//! synchronised batch norm does.) A replica that
 //! stages twice before the step completes (a retried step) replaces its keys; keys are never
 //! duplicated nor dropped. A step that only some replicas took (the last, shorter batch of an
 //! epoch) is written by [`ResComLoss::flush_staged_keys`], which a training step calls after

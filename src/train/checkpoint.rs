@@ -1,20 +1,25 @@
-//! Atomic files and single-file training checkpoints.
+//! Atomic files and the Learner's checkpoints.
 //!
 //! Every file is written to a temporary sibling, flushed to disk and renamed over the target,
-//! so an interrupted run leaves either the old or the new file, never a torn one. A checkpoint
-//! is one file: a header, JSON metadata and the named binary sections (burnpack records of the
-//! model, the loss with its queue, and the optimiser).
+//! so an interrupted run leaves either the old or the new file, never a torn one.
+//!
+//! burn-train saves a checkpoint as three records (model, optimiser, learning-rate scheduler)
+//! through three [`Checkpointer`]s. Its file checkpointer writes in place and its loader
+//! panics on a damaged file, so the bundled runs plug in [`AtomicFileCheckpointer`] (atomic
+//! writes, every failure reported as an error, which stops the run) and validate a checkpoint
+//! before handing it to the Learner ([`CheckpointDir::latest`]). [`KeepLastTwo`] saves every
+//! epoch and deletes the one before the previous, so the last complete checkpoint survives a
+//! crash in the middle of the next one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use burn::train::checkpoint::{
+    Checkpoint, Checkpointer, CheckpointerError, CheckpointingAction, CheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 
 use crate::error::{Error, Result};
-
-const MAGIC: &[u8; 8] = b"RESCOMCK";
-const VERSION: u32 = 1;
 
 /// Writes `bytes` to `path` atomically (temporary file, `fsync`, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -48,145 +53,217 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// A checkpoint: JSON metadata plus named binary sections.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint<M> {
-    /// Metadata (training position, configuration, history).
-    pub meta: M,
-    /// Named binary sections, e.g. `("model", burnpack bytes)`.
-    pub sections: Vec<(String, Vec<u8>)>,
+/// The three records of a Learner checkpoint.
+pub const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// The checkpoint directory of a run: `model-E.bpk`, `optim-E.bpk` and `scheduler-E.bpk` for
+/// each saved epoch `E` (1-based, as burn-train counts).
+#[derive(Debug, Clone)]
+pub struct CheckpointDir {
+    dir: PathBuf,
 }
 
-impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
-    /// The bytes of section `name`.
-    pub fn section(&self, name: &str) -> Option<&[u8]> {
-        self.sections
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, b)| b.as_slice())
+impl CheckpointDir {
+    /// The checkpoints under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
     }
 
-    /// Serialises the checkpoint.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let meta = serde_json::to_vec(&self.meta)?;
-        let mut out = Vec::with_capacity(
-            64 + meta.len()
-                + self
-                    .sections
-                    .iter()
-                    .map(|(n, b)| n.len() + b.len() + 16)
-                    .sum::<usize>(),
-        );
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
-        put(&mut out, &meta);
-        for (name, bytes) in &self.sections {
-            put(&mut out, name.as_bytes());
-            put(&mut out, bytes);
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of record `name` (one of [`RECORDS`]) at `epoch`.
+    pub fn file(&self, name: &str, epoch: usize) -> PathBuf {
+        self.dir.join(format!("{name}-{epoch}.bpk"))
+    }
+
+    /// A checkpointer of record `name` in this directory.
+    pub fn checkpointer(&self, name: &str) -> AtomicFileCheckpointer {
+        AtomicFileCheckpointer {
+            dir: self.dir.clone(),
+            name: name.to_string(),
         }
-        Ok(out)
     }
 
-    /// Parses a checkpoint; `path` only names the file in errors.
-    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
-        let corrupt = |reason: &str| Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
+    /// The epochs whose three records are all present, in increasing order.
+    pub fn complete_epochs(&self) -> Vec<usize> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
         };
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return Err(corrupt("not a rescom checkpoint (bad magic)"));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| corrupt("header"))?);
-        if version != VERSION {
-            return Err(corrupt(&format!(
-                "unsupported checkpoint version {version}"
-            )));
-        }
-        let count = u32::from_le_bytes(bytes[12..16].try_into().map_err(|_| corrupt("header"))?);
-        let mut cursor = &bytes[16..];
-        let meta = take(&mut cursor).ok_or_else(|| corrupt("truncated metadata"))?;
-        let meta = serde_json::from_slice(meta)
-            .map_err(|e| corrupt(&format!("metadata does not parse: {e}")))?;
-        let mut sections = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let name = take(&mut cursor).ok_or_else(|| corrupt("truncated section name"))?;
-            let name = String::from_utf8(name.to_vec()).map_err(|_| corrupt("section name"))?;
-            let data = take(&mut cursor).ok_or_else(|| corrupt("truncated section"))?;
-            sections.push((name, data.to_vec()));
-        }
-        if !cursor.is_empty() {
-            return Err(corrupt("trailing bytes"));
-        }
-        Ok(Self { meta, sections })
+        let mut epochs: Vec<usize> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("model-")?
+                    .strip_suffix(".bpk")?
+                    .parse()
+                    .ok()
+            })
+            .filter(|&epoch| RECORDS.iter().all(|r| self.file(r, epoch).is_file()))
+            .collect();
+        epochs.sort_unstable();
+        epochs
     }
 
-    /// Writes the checkpoint atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, &self.to_bytes()?)
+    /// The latest epoch with a complete checkpoint.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when there is none.
+    pub fn latest(&self) -> Result<usize> {
+        self.complete_epochs()
+            .last()
+            .copied()
+            .ok_or_else(|| Error::Checkpoint {
+                path: self.dir.clone(),
+                reason: "no complete checkpoint (model, optim and scheduler records of one epoch) \
+                     to resume from"
+                    .into(),
+            })
     }
 
-    /// Reads a checkpoint written by [`Checkpoint::save`].
-    pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        Self::from_bytes(&bytes, path)
+    /// Reads record `name` of `epoch`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file when it is missing or damaged.
+    pub fn read<R: Checkpoint>(&self, name: &str, epoch: usize) -> Result<R> {
+        self.checkpointer(name)
+            .restore(epoch)
+            .map_err(|e| Error::Checkpoint {
+                path: self.file(name, epoch),
+                reason: e.to_string(),
+            })
     }
 }
 
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-    out.extend_from_slice(bytes);
+/// A burn-train [`Checkpointer`] that writes each record atomically as `NAME-EPOCH.bpk`
+/// (burnpack), and reports every I/O or decoding failure as an error.
+#[derive(Debug, Clone)]
+pub struct AtomicFileCheckpointer {
+    dir: PathBuf,
+    name: String,
 }
 
-fn take<'a>(cursor: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = u64::from_le_bytes(cursor.get(..8)?.try_into().ok()?) as usize;
-    let data = cursor.get(8..8usize.checked_add(len)?)?;
-    *cursor = &cursor[8 + len..];
-    Some(data)
+impl AtomicFileCheckpointer {
+    fn path(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("{}-{epoch}.bpk", self.name))
+    }
+}
+
+impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
+    fn save(&self, epoch: usize, record: R) -> std::result::Result<(), CheckpointerError> {
+        let bytes = record
+            .checkpoint_into_bytes()
+            .map_err(CheckpointerError::Record)?;
+        write_atomic(&self.path(epoch), &bytes)
+            .map_err(|e| CheckpointerError::IOError(std::io::Error::other(e.to_string())))
+    }
+
+    fn delete(&self, epoch: usize) -> std::result::Result<(), CheckpointerError> {
+        match std::fs::remove_file(self.path(epoch)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(CheckpointerError::IOError(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn restore(&self, epoch: usize) -> std::result::Result<R, CheckpointerError> {
+        let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
+        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(CheckpointerError::Record)
+    }
+}
+
+/// Saves a checkpoint after every epoch and deletes the one two epochs back, so that the
+/// previous complete checkpoint exists while the next one is written.
+///
+/// Before saving it waits for the run's metric loggers to have handled the epoch (one query
+/// to the event store, which answers in order), so the reports written by a logger are never
+/// behind the checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct KeepLastTwo;
+
+impl CheckpointingStrategy for KeepLastTwo {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        // The answer is irrelevant: the query returns once every earlier event is handled.
+        let _ = store.find_metric("Loss", epoch, Aggregate::Mean, &Split::Train);
+        let mut actions = vec![CheckpointingAction::Save];
+        if epoch > 2 {
+            actions.push(CheckpointingAction::Delete(epoch - 2));
+        }
+        actions
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> Checkpoint<Vec<u32>> {
-        Checkpoint {
-            meta: vec![1, 2, 3],
-            sections: vec![("model".into(), vec![9; 100]), ("empty".into(), vec![])],
-        }
-    }
+    use burn::optim::lr_scheduler::LrSchedulerRecord;
 
     #[test]
-    fn round_trips_and_rejects_damage() {
+    fn records_are_written_atomically_and_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub").join("ck.bin");
-        let ck = sample();
-        ck.save(&path).unwrap();
-        assert_eq!(Checkpoint::<Vec<u32>>::load(&path).unwrap(), ck);
-        assert_eq!(ck.section("model").unwrap().len(), 100);
-
-        let bytes = std::fs::read(&path).unwrap();
-        for cut in [0, 10, 20, bytes.len() - 1] {
-            let err = Checkpoint::<Vec<u32>>::from_bytes(&bytes[..cut], &path).unwrap_err();
-            assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+        let checkpoints = CheckpointDir::new(dir.path().join("checkpoint"));
+        let record = LrSchedulerRecord::new().with_scalar("steps_taken", 12u64);
+        for name in RECORDS {
+            checkpoints
+                .checkpointer(name)
+                .save(3, record.clone())
+                .unwrap();
         }
-        let mut bad = bytes.clone();
-        bad[0] = b'X';
-        assert!(Checkpoint::<Vec<u32>>::from_bytes(&bad, &path).is_err());
+        assert_eq!(checkpoints.complete_epochs(), vec![3]);
+        assert_eq!(checkpoints.latest().unwrap(), 3);
+        let back: LrSchedulerRecord = checkpoints.read("scheduler", 3).unwrap();
+        assert_eq!(back.scalar::<u64>("steps_taken"), Some(12));
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        let names: Vec<_> = std::fs::read_dir(checkpoints.path())
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("ck.bin")]);
+        assert!(names.iter().all(|n| n.ends_with("-3.bpk")), "{names:?}");
+
+        // A damaged file is an error naming it, never a panic.
+        std::fs::write(checkpoints.file("optim", 3), b"not a record").unwrap();
+        let err = checkpoints
+            .read::<burn::optim::OptimizerRecord>("optim", 3)
+            .unwrap_err();
+        assert!(err.to_string().contains("optim-3.bpk"), "{err}");
+        // An incomplete epoch is not resumable.
+        std::fs::remove_file(checkpoints.file("scheduler", 3)).unwrap();
+        assert!(checkpoints.latest().is_err());
+        // Deleting a missing file is fine.
+        let checkpointer = checkpoints.checkpointer("scheduler");
+        Checkpointer::<LrSchedulerRecord>::delete(&checkpointer, 3).unwrap();
     }
 
     #[test]
-    fn missing_file_is_a_clear_error() {
-        let err = Checkpoint::<Vec<u32>>::load(Path::new("/nonexistent/ck.bin")).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/ck.bin"), "{err}");
+    fn a_failed_write_is_reported_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model-1.bpk");
+        write_atomic(&path, b"good").unwrap();
+        // A directory in the way of the temporary file makes the write fail.
+        let tmp = dir
+            .path()
+            .join(format!(".model-1.bpk.tmp-{}", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(write_atomic(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+
+    #[test]
+    fn keep_last_two_deletes_two_epochs_back() {
+        assert_eq!(
+            std::iter::successors(Some(1usize), |e| Some(e + 1))
+                .take(4)
+                .map(|e| (e > 2).then(|| e - 2))
+                .collect::<Vec<_>>(),
+            vec![None, None, Some(1), Some(2)]
+        );
     }
 }

@@ -1,17 +1,20 @@
-//! Training runs: learning-rate schedules, evaluation metrics, atomic checkpoints and
-//! reports.
+//! Plug-ins for burn-train's Learner: the model's training and inference steps, the run's
+//! configuration, learning-rate schedules as burn-optim schedulers, long-tail metrics, and
+//! atomic, validated checkpoints.
 
 pub mod checkpoint;
+pub mod config;
+pub mod learner_metrics;
 pub mod metrics;
-pub mod report;
 pub mod schedule;
-pub mod trainer;
+pub mod step;
 
-pub use crate::data::{Batch, EvalData, TrainData};
-pub use checkpoint::{Checkpoint, write_atomic};
-pub use metrics::{Accuracy, EvalReport, ShotGroup};
-pub use report::{EpochRecord, plot_curves, plot_per_class, write_history};
-pub use schedule::{EpochLrScheduler, LrSchedule};
-pub use trainer::{
-    LossSettings, Method, Network, Parts, Progress, Silent, Summary, TrainConfig, Trainer, evaluate,
+pub use checkpoint::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo, write_atomic};
+pub use config::{LossSettings, Method, Parts, TrainConfig};
+pub use learner_metrics::{
+    AccuracyFigure, ClassAccuracyMetric, EVAL_REPORT, EvalReportMetric, LatestReport, LossTerm,
+    LossTermMetric, TRAIN_RECORD, TrainRecord, TrainRecordMetric,
 };
+pub use metrics::{Accuracy, EvalReport, ShotGroup};
+pub use schedule::{EpochLrScheduler, LrSchedule};
+pub use step::{EvalStepOutput, LongTailModel, Objective, ResComNetwork, TrainStepOutput};

@@ -1,77 +1,13 @@
-//! Training reports: per-epoch metrics as JSON lines and CSV, and SVG plots.
-//!
-//! The files are rewritten atomically from the full history after every epoch, so they
-//! always agree with the latest checkpoint, also after `--resume`.
+//! SVG plots of a run: training curves and per-class test accuracy.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::train::checkpoint::write_atomic;
-use crate::train::metrics::{EvalReport, ShotGroup};
-
-/// What one epoch produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// Epoch index (0-based).
-    pub epoch: usize,
-    /// Learning rate of the epoch.
-    pub lr: f64,
-    /// Mean total training loss.
-    pub loss: f64,
-    /// Mean classification term.
-    pub classification: f64,
-    /// Mean contrastive term (before its weight); `None` for methods without one.
-    pub contrastive: Option<f64>,
-    /// Top-1 accuracy on the training rows (augmented views, logits unshifted).
-    pub train_top1: f64,
-    /// Training throughput in images per second (each image counted once, not per view).
-    pub images_per_second: f64,
-    /// Wall-clock seconds of the epoch's training steps.
-    pub seconds: f64,
-    /// Evaluation on the test set after the epoch, if one was run.
-    pub eval: Option<EvalReport>,
-}
-
-/// Writes `metrics.jsonl` and `metrics.csv` under `dir`.
-pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
-    let mut jsonl = String::new();
-    for record in history {
-        jsonl.push_str(&serde_json::to_string(record)?);
-        jsonl.push('\n');
-    }
-    write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
-
-    let mut csv = String::from(
-        "epoch,lr,loss,classification,contrastive,train_top1,images_per_second,seconds,\
-         top1,top5,many,medium,few\n",
-    );
-    let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
-    for r in history {
-        let e = r.eval.as_ref();
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.epoch,
-            r.lr,
-            r.loss,
-            r.classification,
-            opt(r.contrastive),
-            r.train_top1,
-            r.images_per_second,
-            r.seconds,
-            opt(e.map(|e| e.top1)),
-            opt(e.map(|e| e.top5)),
-            opt(e.and_then(|e| e.many)),
-            opt(e.and_then(|e| e.medium)),
-            opt(e.and_then(|e| e.few))
-        );
-    }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
-}
+use crate::report::history::EpochRecord;
+use crate::stats::ShotGroup;
+use crate::train::{EvalReport, write_atomic};
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("plot: {e}")))
@@ -220,6 +156,7 @@ pub fn plot_per_class(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::history::write_history;
 
     fn record(epoch: usize) -> EpochRecord {
         EpochRecord {

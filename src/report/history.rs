@@ -1,0 +1,115 @@
+//! The history of a run: one record per epoch, written as JSON lines and CSV.
+//!
+//! The files are rewritten atomically from the full history after every epoch, before the
+//! epoch's checkpoint, so they are never behind it, also after `--resume`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::train::{EvalReport, TrainRecord, write_atomic};
+
+/// What one epoch produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch index (0-based).
+    pub epoch: usize,
+    /// Learning rate of the epoch.
+    pub lr: f64,
+    /// Mean total training loss.
+    pub loss: f64,
+    /// Mean classification term.
+    pub classification: f64,
+    /// Mean contrastive term (before its weight); `None` for methods without one.
+    pub contrastive: Option<f64>,
+    /// Top-1 accuracy on the training rows (augmented views, logits unshifted).
+    pub train_top1: f64,
+    /// Training throughput in images per second (each image counted once, not per view).
+    pub images_per_second: f64,
+    /// Wall-clock seconds of the epoch's training steps.
+    pub seconds: f64,
+    /// Evaluation on the test set after the epoch, if one was run.
+    pub eval: Option<EvalReport>,
+}
+
+impl EpochRecord {
+    /// The record of epoch `epoch` (0-based) trained at rate `lr`.
+    pub fn new(epoch: usize, lr: f64, train: TrainRecord, eval: Option<EvalReport>) -> Self {
+        Self {
+            epoch,
+            lr,
+            loss: train.loss,
+            classification: train.classification,
+            contrastive: train.contrastive,
+            train_top1: train.train_top1,
+            images_per_second: train.images_per_second,
+            seconds: train.seconds,
+            eval,
+        }
+    }
+}
+
+/// Writes `metrics.jsonl` and `metrics.csv` under `dir`.
+pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut jsonl = String::new();
+    for record in history {
+        jsonl.push_str(&serde_json::to_string(record)?);
+        jsonl.push('\n');
+    }
+    write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
+
+    let mut csv = String::from(
+        "epoch,lr,loss,classification,contrastive,train_top1,images_per_second,seconds,\
+         top1,top5,many,medium,few\n",
+    );
+    let opt = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
+    for r in history {
+        let e = r.eval.as_ref();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.epoch,
+            r.lr,
+            r.loss,
+            r.classification,
+            opt(r.contrastive),
+            r.train_top1,
+            r.images_per_second,
+            r.seconds,
+            opt(e.map(|e| e.top1)),
+            opt(e.map(|e| e.top5)),
+            opt(e.and_then(|e| e.many)),
+            opt(e.and_then(|e| e.medium)),
+            opt(e.and_then(|e| e.few))
+        );
+    }
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+}
+
+/// Reads the records written by [`write_history`] (`metrics.jsonl` under `dir`).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] naming it when a line
+/// does not parse or the epochs are not `0, 1, 2, ...`.
+pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
+    let path = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let corrupt = |reason: String| Error::Checkpoint {
+        path: path.clone(),
+        reason,
+    };
+    let records = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<EpochRecord>(line)
+                .map_err(|e| corrupt(format!("line {}: {e}", i + 1)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some((i, r)) = records.iter().enumerate().find(|(i, r)| r.epoch != *i) {
+        return Err(corrupt(format!("line {} holds epoch {}", i + 1, r.epoch)));
+    }
+    Ok(records)
+}

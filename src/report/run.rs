@@ -1,0 +1,433 @@
+//! A bundled long-tailed run on burn-train's Learner: the crate's plug-ins put together.
+//!
+//! [`fit`] trains a [`ResComNetwork`] with the method of a [`TrainConfig`] through
+//! [`SupervisedTraining`]: the Learner's loop, its strategies for one or several devices, its
+//! metrics, renderers (the dashboard on a terminal, plain lines otherwise) and checkpoints.
+//! The crate adds the deterministic loaders, the epoch schedule, the long-tail metrics, atomic
+//! checkpoints with validation on resume, and the reports ([`RunReport`]).
+//!
+//! The output directory holds `run.json` (what defines the run, compared on resume),
+//! `checkpoint/` (the Learner's records of the last two epochs), `metrics.jsonl`,
+//! `metrics.csv`, `curves.svg`, `per_class.svg`, `summary.json`, and burn-train's own
+//! `train/`, `valid/` metric logs and `experiment.log`.
+//!
+//! A run stopped after any epoch ([`RunOptions::stop_after`], a crash, a kill) continues
+//! with [`RunOptions::resume`] exactly as if it had not stopped: model, batch-norm statistics
+//! and the ResCom queue (the model's record), optimiser state, the schedule's position, and
+//! the data order and augmentations (pure functions of the seed and the epoch) are restored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::optim::OptimizerRecord;
+use burn::optim::lr_scheduler::LrSchedulerRecord;
+use burn::store::ModuleRecord;
+use burn::tensor::Device;
+use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
+use burn::train::logger::FileMetricLogger;
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::renderer::MetricsRenderer;
+use burn::train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{EvalLoader, TwoViewLoader};
+use crate::error::{Error, Result};
+use crate::report::history::{EpochRecord, read_history};
+use crate::report::logger::RunReport;
+use crate::report::summary::{RunIdentity, Summary};
+use crate::train::{
+    AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
+    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, TrainConfig,
+    TrainRecordMetric, write_atomic,
+};
+
+/// Where a run trains.
+#[derive(Debug, Clone)]
+pub enum Devices {
+    /// One device.
+    Single(Device),
+    /// burn-train's multi-device strategy: the model is forked to each device every step,
+    /// each replica takes its share of the batches, and the gradients are gathered and applied
+    /// on the first device. The ResCom queue is shared: each replica contrasts its own batch
+    /// with it, and the replicas' keys are enqueued in device order.
+    MultiDevice(Vec<Device>),
+    /// burn-train's distributed data parallel strategy: one worker per device, gradients
+    /// averaged by an all-reduce. Needs a backend with collective operations, which Burn
+    /// 0.22.1 implements for CUDA only; other backends are refused.
+    Ddp(Vec<Device>),
+}
+
+impl Devices {
+    fn all(&self) -> &[Device] {
+        match self {
+            Devices::Single(device) => std::slice::from_ref(device),
+            Devices::MultiDevice(devices) | Devices::Ddp(devices) => devices,
+        }
+    }
+
+    /// The first device: the model lives and is evaluated there.
+    pub fn main(&self) -> Device {
+        self.all()[0].clone().autodiff()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let devices = self.all();
+        if devices.is_empty() {
+            return Err(Error::config("devices", "at least one device is needed"));
+        }
+        for (i, d) in devices.iter().enumerate() {
+            if devices[..i].contains(d) {
+                return Err(Error::config(
+                    "devices",
+                    format!("{d:?} is listed twice; each replica needs its own device"),
+                ));
+            }
+        }
+        if let Devices::Ddp(devices) = self
+            && let Some(d) = devices.iter().find(|d| !format!("{d:?}").contains("Cuda"))
+        {
+            return Err(Error::config(
+                "devices",
+                format!(
+                    "distributed data parallel training needs all-reduce collectives, which \
+                     Burn 0.22.1 implements for CUDA devices only, not for {d:?}; use the \
+                     multi-device strategy instead"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to run.
+pub struct RunOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Continue the run saved in `out` from its last complete checkpoint.
+    pub resume: bool,
+    /// Stop after this many epochs of this call (continue later with `resume`).
+    pub stop_after: Option<usize>,
+    /// Where to train.
+    pub devices: Devices,
+    /// The renderer; `None` for burn-train's default (its dashboard when standard output is
+    /// a terminal, plain lines otherwise).
+    pub renderer: Option<Box<dyn MetricsRenderer>>,
+}
+
+impl RunOptions {
+    /// A new run into `out` on one device, with the default renderer.
+    pub fn new(out: impl Into<PathBuf>, device: Device) -> Self {
+        Self {
+            out: out.into(),
+            resume: false,
+            stop_after: None,
+            devices: Devices::Single(device),
+            renderer: None,
+        }
+    }
+}
+
+/// The data of a run: two-view training batches and the evaluation set.
+pub struct RunData {
+    /// Training batches.
+    pub train: TwoViewLoader,
+    /// Evaluation batches.
+    pub test: EvalLoader,
+}
+
+/// What defines a run and its data, stored as `run.json` and compared on resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunState {
+    config: TrainConfig,
+    train_counts: Vec<usize>,
+    batch_size: usize,
+    drop_last: bool,
+    data_seed: u64,
+}
+
+impl RunState {
+    fn path(out: &Path) -> PathBuf {
+        out.join("run.json")
+    }
+
+    fn write(&self, out: &Path) -> Result<()> {
+        write_atomic(
+            &Self::path(out),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
+    }
+
+    fn read(out: &Path) -> Result<Self> {
+        let path = Self::path(out);
+        let bytes = std::fs::read(&path).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: format!("no run to resume: {e}"),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+            path,
+            reason: format!("does not parse: {e}"),
+        })
+    }
+}
+
+/// The outcome of [`fit`].
+pub struct RunOutcome<N> {
+    /// The trained model, in inference mode.
+    pub model: LongTailModel<N>,
+    /// One record per completed epoch (from the start of the run, also after a resume).
+    pub history: Vec<EpochRecord>,
+    /// The summary, once an evaluation has run.
+    pub summary: Option<Summary>,
+}
+
+impl<N> RunOutcome<N> {
+    /// Epochs completed so far.
+    pub fn epochs_done(&self) -> usize {
+        self.history.len()
+    }
+}
+
+/// Loads the model of the latest checkpoint in `out` (validated: a damaged or mismatched
+/// file is an error, not a panic), with the epochs it completed.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when there is no complete checkpoint or its model record does not
+/// fit `model`.
+pub fn load_checkpoint<N: ResComNetwork>(
+    model: LongTailModel<N>,
+    out: &Path,
+) -> Result<(LongTailModel<N>, usize)> {
+    let checkpoints = CheckpointDir::new(out.join("checkpoint"));
+    let epoch = checkpoints.latest()?;
+    let record: ModuleRecord = checkpoints.read("model", epoch)?;
+    let model = model
+        .try_load_record(record)
+        .map_err(|e| Error::Checkpoint {
+            path: checkpoints.file("model", epoch),
+            reason: format!("does not fit the model: {e:?}"),
+        })?;
+    Ok((model, epoch))
+}
+
+/// The identity of a run for its summary.
+pub fn identity(config: &TrainConfig, train_counts: &[usize]) -> RunIdentity {
+    RunIdentity {
+        method: config.method_name(),
+        dataset: config.dataset.clone(),
+        train_counts: train_counts.to_vec(),
+        seed: config.seed,
+    }
+}
+
+/// Trains `network` as `config` says on `data`, writing into `options.out` (see the
+/// [module docs](self)).
+///
+/// # Errors
+/// An invalid configuration or device choice; on resume, a missing, damaged or mismatched
+/// checkpoint, or one written by a run with another configuration or data
+/// ([`Error::Checkpoint`]); a report that cannot be written; a training step that fails
+/// (a loss that is no longer finite, above all: [`Error::Training`]). The last complete
+/// checkpoint is kept in every case.
+pub fn fit<N: ResComNetwork>(
+    config: &TrainConfig,
+    network: N,
+    data: RunData,
+    options: RunOptions,
+) -> Result<RunOutcome<N>> {
+    config.validate()?;
+    options.devices.validate()?;
+    let RunData { train, test } = data;
+    let out = options.out.clone();
+    let counts = train.class_counts();
+    let devices = options.devices.all().to_vec();
+    let replicas = devices.len();
+    let steps_per_epoch = train.steps_per_epoch(replicas);
+    let state = RunState {
+        config: config.clone(),
+        train_counts: counts.clone(),
+        batch_size: train.config().batch_size,
+        drop_last: train.config().drop_last,
+        data_seed: train.config().seed,
+    };
+    let main = options.devices.main();
+    let objective = config.objective(&counts, &main)?;
+    if let Some(loss) = objective.rescom() {
+        loss.set_replicas(&devices)?;
+    }
+    let mut model = LongTailModel::new(network, objective);
+    if let Devices::MultiDevice(_) = options.devices {
+        // The strategy adds up the replicas' gradients: follow their mean.
+        model = model.with_gradient_scale(1.0 / replicas as f64);
+    }
+    let checkpoints = CheckpointDir::new(out.join("checkpoint"));
+
+    let (start, history, model) = if options.resume {
+        let saved = RunState::read(&out)?;
+        if saved != state {
+            return Err(Error::Checkpoint {
+                path: RunState::path(&out),
+                reason: "it was written by a run with another configuration or data; start a \
+                         new run in another directory"
+                    .into(),
+            });
+        }
+        let (model, epoch) = load_checkpoint(model, &out)?;
+        let _: OptimizerRecord = checkpoints.read("optim", epoch)?;
+        let schedule: LrSchedulerRecord = checkpoints.read("scheduler", epoch)?;
+        let taken = EpochLrScheduler::steps_in(&schedule).map_err(|e| Error::Checkpoint {
+            path: checkpoints.file("scheduler", epoch),
+            reason: e.to_string(),
+        })?;
+        if taken != (epoch * steps_per_epoch) as u64 {
+            return Err(Error::Checkpoint {
+                path: checkpoints.file("scheduler", epoch),
+                reason: format!(
+                    "the schedule took {taken} steps in {epoch} epochs, this run takes \
+                     {steps_per_epoch} per epoch (other devices?)"
+                ),
+            });
+        }
+        let mut history = read_history(&out)?;
+        if history.len() < epoch {
+            return Err(Error::Checkpoint {
+                path: out.join("metrics.jsonl"),
+                reason: format!("holds {} epochs, the checkpoint {epoch}", history.len()),
+            });
+        }
+        history.truncate(epoch);
+        (epoch, history, model)
+    } else {
+        if checkpoints.path().exists() {
+            std::fs::remove_dir_all(checkpoints.path())
+                .map_err(|e| Error::io(checkpoints.path(), e))?;
+        }
+        state.write(&out)?;
+        (0, Vec::new(), model)
+    };
+
+    let identity = identity(config, &counts);
+    let stop = config
+        .epochs
+        .min(start.saturating_add(options.stop_after.unwrap_or(usize::MAX)));
+    if stop <= start {
+        let summary = Summary::of(&identity, &history);
+        return Ok(RunOutcome {
+            model: model.valid(),
+            history,
+            summary,
+        });
+    }
+
+    let rescom = config.method == Method::Rescom;
+    let scheduler = EpochLrScheduler::new(config.schedule.clone(), steps_per_epoch)?;
+    let learner = Learner::new(model, config.optimizer().init(), scheduler);
+    let evaluates = {
+        let config = config.clone();
+        move |epoch: usize| config.evaluates_after(epoch)
+    };
+    let train = Arc::new(train.starting_at(start));
+    let test = Arc::new(test.evaluating(evaluates).starting_at(start));
+    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history);
+    let history = report.history();
+
+    let mut training = SupervisedTraining::new(&out, train, test)
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(LossTermMetric::new(LossTerm::Classification));
+    if rescom {
+        training = training.metric_train_numeric(LossTermMetric::new(LossTerm::Contrastive));
+    }
+    training = training
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train(TrainRecordMetric::new());
+    for metric in ClassAccuracyMetric::all(&counts) {
+        training = training.metric_valid_numeric(metric);
+    }
+    let interrupter = training.interrupter();
+    training = training
+        .metric_valid(EvalReportMetric::new(&counts))
+        .with_metric_logger(FileMetricLogger::new(&out))
+        .with_metric_logger(report.with_interrupter(interrupter))
+        .with_custom_checkpointers(
+            checkpoints.checkpointer("model"),
+            checkpoints.checkpointer("optim"),
+            checkpoints.checkpointer("scheduler"),
+        )
+        .with_checkpointing_strategy(KeepLastTwo)
+        .num_epochs(stop);
+    training = match options.devices {
+        Devices::Single(_) => training,
+        Devices::MultiDevice(devices) => training.with_training_strategy(
+            ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice).into(),
+        ),
+        Devices::Ddp(devices) => training.with_training_strategy(
+            ExecutionStrategy::ddp(
+                devices,
+                DistributedConfig {
+                    all_reduce_op: ReduceOperation::Mean,
+                },
+            )
+            .into(),
+        ),
+    };
+    if start > 0 {
+        training = training.checkpoint(start);
+    }
+    if let Some(renderer) = options.renderer {
+        training = training.renderer(renderer);
+    }
+    let result = training.launch(learner);
+
+    if let Some(error) = history.take_error() {
+        return Err(error);
+    }
+    if let Some(error) = result.error {
+        return Err(Error::Training {
+            reason: error.to_string(),
+        });
+    }
+    let history = history.records();
+    let summary = Summary::of(&identity, &history);
+    Ok(RunOutcome {
+        model: result.model,
+        history,
+        summary,
+    })
+}
+
+/// Evaluates the model of the latest checkpoint in `out` on `test` with burn-train's
+/// evaluator; returns the report and the epochs the checkpoint completed.
+///
+/// # Errors
+/// As [`load_checkpoint`], or a failure of the evaluation.
+pub fn evaluate_checkpoint<N: ResComNetwork>(
+    config: &TrainConfig,
+    network: N,
+    test: EvalLoader,
+    out: &Path,
+    renderer: Option<Box<dyn MetricsRenderer>>,
+) -> Result<(crate::train::EvalReport, usize)> {
+    let counts = RunState::read(out)?.train_counts;
+    let device = network.devices().first().cloned().unwrap_or_default();
+    let objective = config.objective(&counts, &device)?;
+    let (model, epoch) = load_checkpoint(LongTailModel::new(network, objective), out)?;
+    let report = EvalReportMetric::new(&counts);
+    let latest = report.latest();
+    let mut evaluator = burn::train::EvaluatorBuilder::new(out)
+        .metric_numeric(ClassAccuracyMetric::new(AccuracyFigure::Top1, &counts))
+        .metric(report);
+    if let Some(renderer) = renderer {
+        evaluator = evaluator.renderer(renderer);
+    }
+    let result = evaluator.build(model.valid()).eval("test", Arc::new(test));
+    if let Some(error) = result.error {
+        return Err(Error::Training {
+            reason: error.to_string(),
+        });
+    }
+    let report = latest.get().ok_or_else(|| Error::Training {
+        reason: "the evaluation saw no batch".into(),
+    })?;
+    Ok((report, epoch))
+}

@@ -1,0 +1,302 @@
+//! A network with its long-tail objective as burn-train's Learner sees it: [`TrainStep`] and
+//! [`InferenceStep`].
+//!
+//! A training step runs the network on a two-view batch and the objective on its output. For
+//! ResCom the loss reads the class-balanced queue and enqueues the step's view-1 keys through
+//! a shared reference (see [`crate::loss::memory`]), so the Learner may clone the model every
+//! step and its strategies may fork it to several devices. The baselines (cross-entropy,
+//! Balanced Softmax) train the backbone and classifier only. An inference step gives the
+//! classifier's (unshifted) logits.
+//!
+//! A step cannot return an error to the Learner. A batch the objective rejects (NaN or
+//! infinite logits, above all: a diverged run) yields no gradient and carries the error in
+//! its output; the run's [`TrainRecordMetric`](crate::train::TrainRecordMetric) turns it into
+//! a stop of the run, before the epoch's checkpoint.
+
+use std::time::Instant;
+
+use burn::module::{Module, ModuleDisplay};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
+use burn::tensor::{ExecutionError, Int, Tensor};
+use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
+
+use crate::data::Batch;
+use crate::loss::{BalancedSoftmaxLoss, ResComLoss, ResComModelOutput};
+use crate::model::ResComModel;
+
+/// A network a [`LongTailModel`] can train: classifier logits and projections from images.
+///
+/// Implemented for the crate's [`ResComModel`]; implement it for a network of your own to
+/// train it with the bundled runs.
+pub trait ResComNetwork: Module + ModuleDisplay + 'static {
+    /// Training forward pass.
+    ///
+    /// # Shapes
+    /// - `images`: `[B, C, H, W]`
+    /// - output: logits `[B, classes]`, projections `[B, D]`
+    fn heads(&self, images: Tensor<4>) -> ResComModelOutput;
+
+    /// Classifier logits only (the baselines, and inference).
+    ///
+    /// # Shapes
+    /// - `images`: `[B, C, H, W]`
+    /// - output: `[B, classes]`
+    fn logits(&self, images: Tensor<4>) -> Tensor<2>;
+}
+
+impl ResComNetwork for ResComModel {
+    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
+        self.forward(images)
+    }
+
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        ResComModel::logits(self, images)
+    }
+}
+
+/// The objective a [`LongTailModel`] trains with.
+// One objective per model: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Objective {
+    /// ResCom: Siamese Balanced Softmax and the class-balanced contrastive loss with hard
+    /// mining from the class-balanced queue (the queue is part of the record).
+    ResCom(ResComLoss),
+    /// A loss on the classifier logits alone: Balanced Softmax, or cross-entropy when built
+    /// unshifted.
+    Classifier(BalancedSoftmaxLoss),
+}
+
+impl Objective {
+    /// The ResCom loss, for ResCom runs.
+    pub fn rescom(&self) -> Option<&ResComLoss> {
+        match self {
+            Objective::ResCom(loss) => Some(loss),
+            Objective::Classifier(_) => None,
+        }
+    }
+}
+
+/// A network and its objective: the model burn-train's Learner trains.
+///
+/// With `P` replicas of a multi-device strategy that adds up the replicas' gradients, set
+/// [`LongTailModel::with_gradient_scale`] to `1 / P` so that the update follows their mean,
+/// and declare the replica devices on the ResCom loss
+/// ([`ResComLoss::set_replicas`](crate::ResComLoss::set_replicas)).
+#[derive(Module, Debug)]
+pub struct LongTailModel<N> {
+    /// The network.
+    pub network: N,
+    /// The training objective.
+    pub objective: Objective,
+    /// Factor applied to the loss before the backward pass.
+    #[module(skip)]
+    gradient_scale: f64,
+}
+
+impl<N: ResComNetwork> LongTailModel<N> {
+    /// `network` trained with `objective`.
+    pub fn new(network: N, objective: Objective) -> Self {
+        Self {
+            network,
+            objective,
+            gradient_scale: 1.0,
+        }
+    }
+
+    /// Multiplies the loss by `scale` before the backward pass (the reported loss is not
+    /// scaled).
+    pub fn with_gradient_scale(mut self, scale: f64) -> Self {
+        self.gradient_scale = scale;
+        self
+    }
+
+    /// Writes the queue keys staged by the replicas of an incomplete step (see
+    /// [`ResComLoss::flush_staged_keys`]).
+    fn flush_staged_keys(&self) {
+        if let Objective::ResCom(loss) = &self.objective {
+            loss.flush_staged_keys();
+        }
+    }
+
+    fn scaled(&self, total: Tensor<1>) -> Tensor<1> {
+        if self.gradient_scale == 1.0 {
+            total
+        } else {
+            total.mul_scalar(self.gradient_scale)
+        }
+    }
+}
+
+/// What a training step reports: the loss and its parts, the logits of the training rows, and
+/// what the run's records need.
+#[derive(Debug, Clone)]
+pub struct TrainStepOutput {
+    /// Total loss, `[1]`.
+    pub total: Tensor<1>,
+    /// Classification term, `[1]`.
+    pub classification: Tensor<1>,
+    /// Contrastive term before its weight, `[1]`; `None` for the baselines.
+    pub contrastive: Option<Tensor<1>>,
+    /// Logits of every training row (both views), `[rows, C]`.
+    pub logits: Tensor<2>,
+    /// Labels of the rows, `Int [rows]`.
+    pub targets: Tensor<1, Int>,
+    /// Distinct images in the batch (rows / 2).
+    pub images: usize,
+    /// When the step started.
+    pub started: Instant,
+    /// The error that kept the step from computing its loss, if any.
+    pub failure: Option<String>,
+}
+
+impl ItemLazy for TrainStepOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.total.device().flush()?;
+        Ok(Self {
+            total: self.total.without_autodiff(),
+            classification: self.classification.without_autodiff(),
+            contrastive: self.contrastive.map(Tensor::without_autodiff),
+            logits: self.logits.without_autodiff(),
+            targets: self.targets.without_autodiff(),
+            ..self
+        })
+    }
+}
+
+impl Adaptor<LossInput> for TrainStepOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.total.clone())
+    }
+}
+
+impl Adaptor<AccuracyInput> for TrainStepOutput {
+    fn adapt(&self) -> AccuracyInput {
+        AccuracyInput::new(self.logits.clone(), self.targets.clone())
+    }
+}
+
+impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
+    type Input = Batch;
+    type Output = TrainStepOutput;
+
+    fn step(&self, batch: Batch) -> TrainOutput<TrainStepOutput> {
+        let started = Instant::now();
+        let images = batch.images_in_batch;
+        let targets = batch.labels.clone();
+        let (logits, losses) = match &self.objective {
+            Objective::ResCom(loss) => {
+                let output = self.network.heads(batch.images);
+                let logits = output.logits.clone();
+                let losses = loss
+                    .forward(output, batch.labels)
+                    .map(|out| (out.total, out.classification, Some(out.contrastive)));
+                (logits, losses)
+            }
+            Objective::Classifier(loss) => {
+                let logits = self.network.logits(batch.images);
+                let losses = loss
+                    .forward(logits.clone(), batch.labels)
+                    .map(|value| (value.clone(), value, None));
+                (logits, losses)
+            }
+        };
+        match losses {
+            Ok((total, classification, contrastive)) => {
+                let grads = self.scaled(total.clone()).backward();
+                TrainOutput::new(
+                    self,
+                    grads,
+                    TrainStepOutput {
+                        total: total.detach(),
+                        classification: classification.detach(),
+                        contrastive: contrastive.map(Tensor::detach),
+                        logits: logits.detach(),
+                        targets,
+                        images,
+                        started,
+                        failure: None,
+                    },
+                )
+            }
+            Err(error) => {
+                let device = targets.device();
+                let nan = || Tensor::<1>::full([1], f32::NAN, &device);
+                TrainOutput {
+                    grads: GradientsParams::new(),
+                    item: TrainStepOutput {
+                        total: nan(),
+                        classification: nan(),
+                        contrastive: None,
+                        logits: logits.detach(),
+                        targets,
+                        images,
+                        started,
+                        failure: Some(error.to_string()),
+                    },
+                }
+            }
+        }
+    }
+
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        let model = optim.step(lr, self, grads);
+        model.flush_staged_keys();
+        model
+    }
+
+    fn optimize_multi(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: MultiGradientsParams,
+    ) -> Self {
+        let model = optim.step_multi(lr, self, grads);
+        model.flush_staged_keys();
+        model
+    }
+}
+
+/// What an inference step reports: the classifier's logits and the labels.
+#[derive(Debug, Clone)]
+pub struct EvalStepOutput {
+    /// Unshifted logits, `[B, C]`.
+    pub logits: Tensor<2>,
+    /// Labels, `Int [B]`.
+    pub targets: Tensor<1, Int>,
+}
+
+impl ItemLazy for EvalStepOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.logits.device().flush()?;
+        Ok(Self {
+            logits: self.logits.without_autodiff(),
+            targets: self.targets.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<AccuracyInput> for EvalStepOutput {
+    fn adapt(&self) -> AccuracyInput {
+        AccuracyInput::new(self.logits.clone(), self.targets.clone())
+    }
+}
+
+impl<N: ResComNetwork> InferenceStep for LongTailModel<N> {
+    type Input = Batch;
+    type Output = EvalStepOutput;
+
+    fn step(&self, batch: Batch) -> EvalStepOutput {
+        EvalStepOutput {
+            logits: self.network.logits(batch.images),
+            targets: batch.labels,
+        }
+    }
+}
