@@ -33,14 +33,7 @@ use rescom::data::{
 };
 use rescom::model::ResComModelConfig;
 use rescom::report::{Devices, RunData, RunOptions, Summary, evaluate_checkpoint, fit};
-use rescom::train::{LossSettings, LrSchedule, Method, Parts, TrainConfig};
-
-/// iNaturalist 2018 channel statistics (mean, standard deviation), as the published recipe
-/// normalises it.
-const INATURALIST_MEAN: [f32; 3] = [0.466, 0.471, 0.380];
-const INATURALIST_STD: [f32; 3] = [0.195, 0.194, 0.192];
-/// The effective-number beta of the published ImageNet-LT and iNaturalist recipes.
-const IMAGENET_RECIPE_BETA: f64 = 0.99;
+use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, TrainConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -78,6 +71,16 @@ enum Schedule {
     Cosine,
     /// Constant rate (what the authors' released CIFAR code actually ran).
     Constant,
+}
+
+impl From<Schedule> for ScheduleKind {
+    fn from(s: Schedule) -> Self {
+        match s {
+            Schedule::Multistep => ScheduleKind::Multistep,
+            Schedule::Cosine => ScheduleKind::Cosine,
+            Schedule::Constant => ScheduleKind::Constant,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -366,14 +369,16 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
                 Pipeline::imagenet_eval(size),
             );
             let mut description = format!("list dataset ({classes} classes)");
-            if args.dataset == DatasetName::Inaturalist {
+            if args.dataset == DatasetName::Inaturalist
+                && let Some((mean, std)) = Recipe::inaturalist().normalization
+            {
                 // The ImageNet pipelines with iNaturalist's statistics.
                 let restat = |p: &Pipeline| {
                     Pipeline::new(
                         p.steps().to_vec(),
                         p.cutout(),
-                        &INATURALIST_MEAN,
-                        &INATURALIST_STD,
+                        &mean,
+                        &std,
                         p.output_shape(),
                     )
                 };
@@ -430,30 +435,27 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let imagenet = matches!(args.dataset, DatasetName::List | DatasetName::Inaturalist);
 
     // Defaults: a fast CPU configuration, or the published recipe with --recipe.
-    let (arch, epochs, batch, lr, schedule) = match (args.recipe, imagenet, args.smoke) {
-        (_, _, true) => ("resnet8", 2, 32, 0.05, Schedule::Multistep),
-        (true, true, _) => ("resnet50", 400, 256, 0.06, Schedule::Cosine),
-        (true, false, _) => ("resnet32", 400, 128, 0.1, Schedule::Multistep),
-        (false, true, _) => ("resnet50", 90, 256, 0.06, Schedule::Cosine),
-        (false, false, _) => ("resnet20", 20, 64, 0.1, Schedule::Multistep),
+    let recipe = match (args.smoke, args.recipe, args.dataset) {
+        (true, _, _) => Recipe::smoke(),
+        (false, true, DatasetName::Inaturalist) => Recipe::inaturalist(),
+        (false, true, DatasetName::List) => Recipe::imagenet_lt(),
+        (false, true, _) => Recipe::cifar(),
+        (false, false, DatasetName::List | DatasetName::Inaturalist) => Recipe::list_default(),
+        (false, false, _) => Recipe::cpu_default(),
     };
-    let arch = args.arch.clone().unwrap_or_else(|| arch.to_string());
-    let epochs = args.epochs.unwrap_or(epochs);
-    let batch = args.batch_size.unwrap_or(batch);
-    let lr = args.lr.unwrap_or(lr);
-    let schedule = match args.schedule.unwrap_or(schedule) {
-        Schedule::Multistep => LrSchedule::cifar_recipe(lr, epochs),
-        Schedule::Cosine => LrSchedule::imagenet_recipe(lr, epochs),
-        Schedule::Constant => LrSchedule::Constant { lr },
-    };
-    let proj_dim = args
-        .proj_dim
-        .unwrap_or(if imagenet { 128 } else { recipe().dim });
-    let beta = args.beta.unwrap_or(if args.recipe && imagenet {
-        IMAGENET_RECIPE_BETA
+    let arch = args.arch.clone().unwrap_or(recipe.architecture.clone());
+    let epochs = args.epochs.unwrap_or(recipe.epochs);
+    let batch = args.batch_size.unwrap_or(recipe.batch_size);
+    let lr = args.lr.unwrap_or(recipe.lr);
+    let kind = args.schedule.map_or(recipe.schedule, ScheduleKind::from);
+    let schedule = Recipe::schedule(kind, lr, epochs);
+    // List datasets train ResNet-50 with a 128-d projection, also in a smoke run.
+    let proj_dim = args.proj_dim.unwrap_or(if imagenet {
+        Recipe::imagenet_lt().projection_dim
     } else {
-        recipe().effective_num_beta
+        recipe.projection_dim
     });
+    let beta = args.beta.unwrap_or(recipe.effective_num_beta);
     let method = match args.method.as_str() {
         "cross-entropy" => Method::CrossEntropy,
         "balanced-softmax" => Method::BalancedSoftmax,
@@ -502,8 +504,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: batch,
         workers: args.workers,
         prefetch: 4,
-        // The recipes drop each epoch's incomplete last batch; the default CPU run keeps it.
-        drop_last: args.recipe,
+        // The published recipes drop each epoch's incomplete last batch; the CPU default
+        // keeps it.
+        drop_last: recipe.drop_last,
         seed,
     };
     let test_set: Arc<dyn Dataset> = if args.smoke {

@@ -138,7 +138,7 @@ impl HostBatch {
         )
     }
 
-    /// Uploads the batch to `device` as the trainer's [`Batch`].
+    /// Uploads the batch to `device` as a [`Batch`].
     ///
     /// # Shapes
     /// `images: [rows, C, H, W]`, `labels: [rows]`.

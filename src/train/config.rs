@@ -86,7 +86,8 @@ impl Default for LossSettings {
     }
 }
 
-/// Everything that defines a training run; stored in every checkpoint.
+/// Everything that defines a training run; stored with the run (`run.json`) and compared on
+/// resume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// The objective.

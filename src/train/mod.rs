@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod learner_metrics;
 pub mod metrics;
+pub mod recipe;
 pub mod schedule;
 pub mod step;
 
@@ -16,5 +17,6 @@ pub use learner_metrics::{
     LossTermMetric, TRAIN_RECORD, TrainRecord, TrainRecordMetric,
 };
 pub use metrics::{Accuracy, EvalReport, ShotGroup};
+pub use recipe::{INATURALIST_MEAN, INATURALIST_STD, Recipe, ScheduleKind};
 pub use schedule::{EpochLrScheduler, LrSchedule};
 pub use step::{EvalStepOutput, LongTailModel, Objective, ResComNetwork, TrainStepOutput};
