@@ -4,10 +4,20 @@
 //! so an interrupted run leaves either the old or the new file, never a torn one. A checkpoint
 //! is one file: a header, JSON metadata and the named binary sections (burnpack records of the
 //! model, the loss with its queue, and the optimiser).
+//!
+//! A section is checked before it is applied ([`Checkpoint::load_module`],
+//! [`Checkpoint::load_optimizer`]): a damaged or foreign record is an [`Error::Checkpoint`],
+//! never a panic in the step that first uses it, and never a model with NaN weights or
+//! parameters of another shape or type.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::ModuleOptimizer;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bool, Bytes, DType, Int, Tensor, TensorData};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -106,9 +116,19 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
         let count = u32::from_le_bytes(bytes[12..16].try_into().map_err(|_| corrupt("header"))?);
         let mut cursor = &bytes[16..];
         let meta = take(&mut cursor).ok_or_else(|| corrupt("truncated metadata"))?;
+        // Each section takes at least its two 8-byte lengths: a count the rest of the file
+        // cannot hold is damage, caught before anything is allocated for it.
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if count > cursor.len() / 16 {
+            return Err(corrupt(&format!(
+                "{count} sections declared, the remaining {} bytes hold at most {}",
+                cursor.len(),
+                cursor.len() / 16
+            )));
+        }
         let meta = serde_json::from_slice(meta)
             .map_err(|e| corrupt(&format!("metadata does not parse: {e}")))?;
-        let mut sections = Vec::with_capacity(count as usize);
+        let mut sections = Vec::with_capacity(count);
         for _ in 0..count {
             let name = take(&mut cursor).ok_or_else(|| corrupt("truncated section name"))?;
             let name = String::from_utf8(name.to_vec()).map_err(|_| corrupt("section name"))?;
@@ -119,6 +139,110 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
             return Err(corrupt("trailing bytes"));
         }
         Ok(Self { meta, sections })
+    }
+
+    /// The bytes of section `name`, or an [`Error::Checkpoint`] naming `path` if there is none.
+    fn required(&self, name: &str, path: &Path) -> Result<&[u8]> {
+        self.section(name).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("missing section `{name}`"),
+        })
+    }
+
+    /// Applies the module record in section `name` (written from [`Module::into_record`]) to
+    /// `module`. The record must hold every parameter of the module with its shape and data
+    /// type, and only finite floating-point values; otherwise the result is an
+    /// [`Error::Checkpoint`] naming `path` and the section.
+    pub fn load_module<T: Module>(&self, name: &str, module: T, path: &Path) -> Result<T> {
+        let bad = |reason: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("section `{name}`: {reason}"),
+        };
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.required(name, path)?.to_vec()))
+                .map_err(|e| bad(e.to_string()))?;
+        let expected = Params::of(&module);
+        let loaded = module
+            .try_load_record(record)
+            .map_err(|e| bad(e.to_string()))?;
+        let found = Params::of(&loaded);
+        for (i, (e, f)) in expected.0.iter().zip(&found.0).enumerate() {
+            if (&e.shape, e.dtype) != (&f.shape, f.dtype) {
+                return Err(bad(format!(
+                    "parameter {i} is {:?} {:?}, the module needs {:?} {:?}",
+                    f.dtype, f.shape, e.dtype, e.shape
+                )));
+            }
+        }
+        if let Some(i) = found.first_non_finite().map_err(&bad)? {
+            return Err(bad(format!("parameter {i} holds NaN or infinite values")));
+        }
+        Ok(loaded)
+    }
+
+    /// Restores the optimiser state in section `name` (written from
+    /// [`ModuleOptimizer::into_bytes`]) for the parameters of `model`. Every state tensor must
+    /// belong to a parameter of `model` and have its shape and data type, every recorded rank
+    /// must be its parameter's, and every value must be finite; otherwise the result is an
+    /// [`Error::Checkpoint`] naming `path` and the section. (Burn's reader trusts these, and a
+    /// record that breaks them panics while loading or at the first step.)
+    pub fn load_optimizer<T: Module>(
+        &self,
+        name: &str,
+        optimizer: ModuleOptimizer,
+        model: &T,
+        path: &Path,
+    ) -> Result<ModuleOptimizer> {
+        let bad = |reason: String| Error::Checkpoint {
+            path: path.to_path_buf(),
+            reason: format!("section `{name}`: {reason}"),
+        };
+        let bytes = self.required(name, path)?;
+        let params = Params::of(model);
+        let by_id: HashMap<u64, &Described> = params.0.iter().map(|p| (p.id, p)).collect();
+        let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| bad(e.to_string()))?;
+        for (key, value) in reader.scalars() {
+            let Some(id) = key.strip_suffix(".__rank") else {
+                continue;
+            };
+            let param = id.parse::<u64>().ok().and_then(|id| by_id.get(&id));
+            let rank = usize::try_from(*value).ok();
+            match (param, rank) {
+                (Some(p), Some(r)) if r == p.shape.len() => {}
+                _ => {
+                    return Err(bad(format!(
+                        "rank entry `{key}` = {value:?} matches no parameter of the model"
+                    )));
+                }
+            }
+        }
+        for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
+            let (tensor_name, dtype, shape, id, data) =
+                tensor.into_parts().map_err(|e| bad(e.to_string()))?;
+            let param = id.and_then(|id| by_id.get(&id)).ok_or_else(|| {
+                bad(format!(
+                    "state `{tensor_name}` belongs to no parameter of the model"
+                ))
+            })?;
+            if (shape.to_vec(), dtype) != (param.shape.clone(), param.dtype) {
+                return Err(bad(format!(
+                    "state `{tensor_name}` is {dtype:?} {shape:?}, its parameter is {:?} {:?}",
+                    param.dtype, param.shape
+                )));
+            }
+            if dtype.is_float() {
+                let values = TensorData::from_bytes(data, shape, dtype);
+                if !values.iter::<f64>().all(f64::is_finite) {
+                    return Err(bad(format!(
+                        "state `{tensor_name}` holds NaN or infinite values"
+                    )));
+                }
+            }
+        }
+        optimizer
+            .from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| bad(e.to_string()))
     }
 
     /// Writes the checkpoint atomically.
@@ -136,13 +260,83 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
     }
 }
 
+/// A parameter as a record must reproduce it.
+struct Described {
+    id: u64,
+    shape: Vec<usize>,
+    dtype: DType,
+    /// Whether all its values are finite (integer and boolean parameters always are).
+    finite: Option<Tensor<1, Bool>>,
+}
+
+/// A module's parameters in visiting order.
+struct Params(Vec<Described>);
+
+impl Params {
+    fn of<T: Module>(module: &T) -> Self {
+        let mut params = Params(Vec::new());
+        module.visit(&mut params);
+        params
+    }
+
+    /// The index of the first parameter holding a NaN or an infinity (all are reduced on
+    /// their device and read back together), or the device's message if the read fails.
+    fn first_non_finite(&self) -> std::result::Result<Option<usize>, String> {
+        let flags: Vec<(usize, Tensor<1, Bool>)> = self
+            .0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.finite.clone().map(|f| (i, f)))
+            .collect();
+        if flags.is_empty() {
+            return Ok(None);
+        }
+        let values = Tensor::cat(flags.iter().map(|(_, f)| f.clone()).collect(), 0)
+            .try_into_vec_as::<bool>()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(values.iter().position(|ok| !ok).map(|at| flags[at].0))
+    }
+}
+
+impl ModuleVisitor for Params {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        self.0.push(Described {
+            id: param.id.val(),
+            shape: value.dims().to_vec(),
+            dtype: value.dtype(),
+            finite: Some(value.is_finite().all()),
+        });
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        let value = param.val();
+        self.0.push(Described {
+            id: param.id.val(),
+            shape: value.dims().to_vec(),
+            dtype: value.dtype(),
+            finite: None,
+        });
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        let value = param.val();
+        self.0.push(Described {
+            id: param.id.val(),
+            shape: value.dims().to_vec(),
+            dtype: value.dtype(),
+            finite: None,
+        });
+    }
+}
+
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
 }
 
 fn take<'a>(cursor: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = u64::from_le_bytes(cursor.get(..8)?.try_into().ok()?) as usize;
+    let len = usize::try_from(u64::from_le_bytes(cursor.get(..8)?.try_into().ok()?)).ok()?;
     let data = cursor.get(8..8usize.checked_add(len)?)?;
     *cursor = &cursor[8 + len..];
     Some(data)
