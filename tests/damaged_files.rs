@@ -138,6 +138,17 @@ fn optimizer_records_are_checked_against_the_model() {
     let result = with_optimizer(shape).load_optimizer("optimizer", sgd(), &model, path);
     assert_checkpoint_error(result, "its parameter is");
 
+    // The state of one parameter (with its id and shape) named for another parameter of
+    // another shape: Burn files a state under its name, and panicked.
+    let misfiled = rewrite(record.clone(), |tensors, _| {
+        let first = tensors.remove(0);
+        let (name, ..) = first.into_parts().unwrap();
+        let (_, dtype, shape, id, bytes) = tensors[0].clone().into_parts().unwrap();
+        tensors[0] = burn_pack::Tensor::new(name, dtype, shape, id, bytes);
+    });
+    let result = with_optimizer(misfiled).load_optimizer("optimizer", sgd(), &model, path);
+    assert_checkpoint_error(result, "named for another");
+
     // The state of another model (a head with more classes).
     let other = head(5, &device);
     let result = intact.load_optimizer("optimizer", sgd(), &other, path);
@@ -201,6 +212,14 @@ fn module_records_keep_shapes_types_and_finite_values() {
     });
     let result = checkpoint(widened).load_module("model", head(3, &device), path);
     assert_checkpoint_error(result, "the module needs");
+
+    // Two parameters with one id: gradients and optimiser state are keyed by id.
+    let shared = rewrite(record.clone(), |tensors, _| {
+        let id = tensors[0].param_id;
+        tensors[1].param_id = id;
+    });
+    let result = checkpoint(shared).load_module("model", head(3, &device), path);
+    assert_checkpoint_error(result, "share the id");
 
     // An infinity in a weight.
     let inf = rewrite(record, |tensors, _| {

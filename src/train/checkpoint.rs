@@ -151,8 +151,27 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
 
     /// Applies the module record in section `name` (written from [`Module::into_record`]) to
     /// `module`. The record must hold every parameter of the module with its shape and data
-    /// type, and only finite floating-point values; otherwise the result is an
+    /// type, a distinct id for each, and only finite floating-point values; otherwise the
+    /// result is an
     /// [`Error::Checkpoint`] naming `path` and the section.
+    ///
+    /// ```
+    /// use burn::module::Module;
+    /// use burn::tensor::Device;
+    /// use rescom::head::ResComHeadConfig;
+    /// use rescom::train::Checkpoint;
+    ///
+    /// let device = Device::flex();
+    /// let head = |classes| ResComHeadConfig::new(8, classes, 16, 4).init(&device);
+    /// let record = head(3)?.into_record().into_bytes()?.to_vec();
+    /// let checkpoint = Checkpoint { meta: (), sections: vec![("model".into(), record)] };
+    /// let path = "run/checkpoint.bin".as_ref();
+    /// assert!(checkpoint.load_module("model", head(3)?, path).is_ok());
+    /// // The record of a 3-class head does not fit a 5-class one.
+    /// let err = checkpoint.load_module("model", head(5)?, path).unwrap_err();
+    /// assert!(err.to_string().contains("section `model`"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load_module<T: Module>(&self, name: &str, module: T, path: &Path) -> Result<T> {
         let bad = |reason: String| Error::Checkpoint {
             path: path.to_path_buf(),
@@ -174,6 +193,13 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
                 )));
             }
         }
+        // Burn gives every parameter the id its record names; the optimiser keys its state and
+        // the gradients by these ids, so two parameters must not share one.
+        let mut ids: Vec<u64> = found.0.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(bad(format!("two parameters share the id {}", pair[0])));
+        }
         if let Some(i) = found.first_non_finite().map_err(&bad)? {
             return Err(bad(format!("parameter {i} holds NaN or infinite values")));
         }
@@ -182,8 +208,9 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
 
     /// Restores the optimiser state in section `name` (written from
     /// [`ModuleOptimizer::into_bytes`]) for the parameters of `model`. Every state tensor must
-    /// belong to a parameter of `model` and have its shape and data type, every recorded rank
-    /// must be its parameter's, and every value must be finite; otherwise the result is an
+    /// belong to a parameter of `model` (by its id and by its name) and have its shape and data
+    /// type, every recorded rank must be its parameter's, and every value must be finite;
+    /// otherwise the result is an
     /// [`Error::Checkpoint`] naming `path` and the section. (Burn's reader trusts these, and a
     /// record that breaks them panics while loading or at the first step.)
     pub fn load_optimizer<T: Module>(
@@ -225,6 +252,13 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
                     "state `{tensor_name}` belongs to no parameter of the model"
                 ))
             })?;
+            // Burn files a state under the parameter its name starts with.
+            if tensor_name.split('.').next() != Some(param.id.to_string().as_str()) {
+                return Err(bad(format!(
+                    "state `{tensor_name}` is recorded for parameter {} but named for another",
+                    param.id
+                )));
+            }
             if (shape.to_vec(), dtype) != (param.shape.clone(), param.dtype) {
                 return Err(bad(format!(
                     "state `{tensor_name}` is {dtype:?} {shape:?}, its parameter is {:?} {:?}",
