@@ -213,6 +213,15 @@ fn module_records_keep_shapes_types_and_finite_values() {
     let result = checkpoint(widened).load_module("model", head(3, &device), path);
     assert_checkpoint_error(result, "the module needs");
 
+    // A float parameter recorded as 32-bit integers (the same bytes): checking its values
+    // for NaN panicked.
+    let integers = rewrite(record.clone(), |tensors, _| {
+        let (name, _, shape, id, bytes) = tensors[0].clone().into_parts().unwrap();
+        tensors[0] = burn_pack::Tensor::new(name, burn::tensor::DType::I32, shape, id, bytes);
+    });
+    let result = checkpoint(integers).load_module("model", head(3, &device), path);
+    assert_checkpoint_error(result, "the module needs");
+
     // Two parameters with one id: gradients and optimiser state are keyed by id.
     let shared = rewrite(record.clone(), |tensors, _| {
         let id = tensors[0].param_id;

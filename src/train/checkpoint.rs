@@ -177,19 +177,40 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
             path: path.to_path_buf(),
             reason: format!("section `{name}`: {reason}"),
         };
-        let record =
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.required(name, path)?.to_vec()))
-                .map_err(|e| bad(e.to_string()))?;
+        let bytes = self.required(name, path)?;
         let expected = Params::of(&module);
+        // Burn converts a recorded tensor to the type the record states, whatever the
+        // parameter's kind (an integer type for a float parameter panics): types and shapes
+        // are compared with the module's first, by parameter path.
+        let by_path: HashMap<&str, &Described> =
+            expected.0.iter().map(|p| (p.path.as_str(), p)).collect();
+        let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| bad(e.to_string()))?;
+        for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
+            if let Some(p) = by_path.get(tensor.name.as_str())
+                && (tensor.dtype, tensor.shape.to_vec()) != (p.dtype, p.shape.clone())
+            {
+                return Err(bad(format!(
+                    "`{}` is {:?} {:?}, the module needs {:?} {:?}",
+                    tensor.name,
+                    tensor.dtype,
+                    tensor.shape.to_vec(),
+                    p.dtype,
+                    p.shape
+                )));
+            }
+        }
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| bad(e.to_string()))?;
         let loaded = module
             .try_load_record(record)
             .map_err(|e| bad(e.to_string()))?;
         let found = Params::of(&loaded);
-        for (i, (e, f)) in expected.0.iter().zip(&found.0).enumerate() {
+        for (e, f) in expected.0.iter().zip(&found.0) {
             if (&e.shape, e.dtype) != (&f.shape, f.dtype) {
                 return Err(bad(format!(
-                    "parameter {i} is {:?} {:?}, the module needs {:?} {:?}",
-                    f.dtype, f.shape, e.dtype, e.shape
+                    "`{}` is {:?} {:?}, the module needs {:?} {:?}",
+                    f.path, f.dtype, f.shape, e.dtype, e.shape
                 )));
             }
         }
@@ -201,7 +222,8 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
             return Err(bad(format!("two parameters share the id {}", pair[0])));
         }
         if let Some(i) = found.first_non_finite().map_err(&bad)? {
-            return Err(bad(format!("parameter {i} holds NaN or infinite values")));
+            let param = &found.0[i].path;
+            return Err(bad(format!("`{param}` holds NaN or infinite values")));
         }
         Ok(loaded)
     }
@@ -261,8 +283,10 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
             }
             if (shape.to_vec(), dtype) != (param.shape.clone(), param.dtype) {
                 return Err(bad(format!(
-                    "state `{tensor_name}` is {dtype:?} {shape:?}, its parameter is {:?} {:?}",
-                    param.dtype, param.shape
+                    "state `{tensor_name}` is {dtype:?} {:?}, its parameter is {:?} {:?}",
+                    shape.to_vec(),
+                    param.dtype,
+                    param.shape
                 )));
             }
             if dtype.is_float() {
@@ -296,6 +320,8 @@ impl<M: Serialize + DeserializeOwned> Checkpoint<M> {
 
 /// A parameter as a record must reproduce it.
 struct Described {
+    /// Its path in the module (`classifier.weight`), the key of its record tensor.
+    path: String,
     id: u64,
     shape: Vec<usize>,
     dtype: DType,
@@ -303,12 +329,12 @@ struct Described {
     finite: Option<Tensor<1, Bool>>,
 }
 
-/// A module's parameters in visiting order.
-struct Params(Vec<Described>);
+/// A module's parameters in visiting order (and the path of the module being visited).
+struct Params(Vec<Described>, Vec<String>);
 
 impl Params {
     fn of<T: Module>(module: &T) -> Self {
-        let mut params = Params(Vec::new());
+        let mut params = Params(Vec::new(), Vec::new());
         module.visit(&mut params);
         params
     }
@@ -333,19 +359,31 @@ impl Params {
 }
 
 impl ModuleVisitor for Params {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.1.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.1.pop();
+    }
+
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let value = param.val();
         self.0.push(Described {
+            path: self.1.join("."),
             id: param.id.val(),
             shape: value.dims().to_vec(),
             dtype: value.dtype(),
-            finite: Some(value.is_finite().all()),
+            // A record can give a float parameter an integer type; only a float one has a
+            // finiteness to check (and the type itself is compared with the module's).
+            finite: value.dtype().is_float().then(|| value.is_finite().all()),
         });
     }
 
     fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
         let value = param.val();
         self.0.push(Described {
+            path: self.1.join("."),
             id: param.id.val(),
             shape: value.dims().to_vec(),
             dtype: value.dtype(),
@@ -356,6 +394,7 @@ impl ModuleVisitor for Params {
     fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
         let value = param.val();
         self.0.push(Described {
+            path: self.1.join("."),
             id: param.id.val(),
             shape: value.dims().to_vec(),
             dtype: value.dtype(),
