@@ -7,15 +7,16 @@
 //! biases uniform in `+-1 / sqrt(fan_in)` (PyTorch's default for `nn.Linear` biases).
 //!
 //! The batch normalisation acts on `[B, hidden]` directly, one mean and variance per feature
-//! over the batch (PyTorch's `BatchNorm1d`): Burn's `BatchNorm` accepts any `[B, C, ...]`
-//! input of rank 2 or more.
+//! over the batch, with PyTorch's running statistics (`BatchNorm1d`; see
+//! [`crate::model::BatchNorm`]).
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
+use burn::nn::{Initializer, Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use crate::error::{Error, Result};
+use crate::model::{BatchNorm, BatchNormConfig};
 
 /// Configuration of a [`ResComHead`].
 #[derive(Config, Debug)]
@@ -66,7 +67,7 @@ impl ResComHeadConfig {
         }
         Ok(ResComHead {
             hidden: linear(self.feature_dim, self.hidden_dim, device),
-            norm: BatchNormConfig::new(self.hidden_dim).init(device),
+            norm: BatchNormConfig::new(self.hidden_dim).init(device)?,
             relu: Relu::new(),
             projection: linear(self.hidden_dim, self.projection_dim, device),
             classifier: linear(self.feature_dim, self.num_classes, device),
