@@ -95,7 +95,7 @@ use rescom::model::{
 use rescom::train::Network;
 use rescom::{BalancedSoftmaxLossConfig, Error};
 
-use common::to_vec;
+use common::{fill, to_vec, uniform};
 
 // ----- helpers ------------------------------------------------------------------------------
 
@@ -138,74 +138,6 @@ fn tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f64>)> {
     let mut c = Collect(Vec::new(), Vec::new());
     module.visit(&mut c);
     c.1
-}
-
-/// `u(i)` in `[0, 1)`: the top 24 bits of the splitmix64 finaliser of `i`; exact in `f32`.
-fn uniform(i: u64) -> f64 {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    (x >> 40) as f64 / (1u64 << 24) as f64
-}
-
-/// Fills every float tensor as the reference script's `fill` does, in visiting order (which is
-/// the state-dict order of the PyTorch networks). Linear weights are `[in, out]` in Burn and
-/// `[out, in]` in PyTorch: they are generated in PyTorch's order and transposed.
-struct Fill {
-    path: Vec<String>,
-    next: u64,
-}
-
-impl ModuleMapper for Fill {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.last().cloned().unwrap_or_default();
-        let start = self.next;
-        let dims = param.lazy_shape().dims::<D>();
-        let n = dims.iter().product::<usize>();
-        self.next += n as u64;
-        param.map(|t| {
-            let mut shape = dims;
-            if D == 2 {
-                shape.swap(0, 1);
-            }
-            let fan_in: usize = shape[1..].iter().product();
-            let values: Vec<f32> = (0..n as u64)
-                .map(|i| {
-                    let u = uniform(start + i);
-                    let v = if D >= 2 {
-                        (2.0 * u - 1.0) * (6.0 / fan_in as f64).sqrt()
-                    } else if name == "gamma" || name == "running_var" {
-                        0.5 + u
-                    } else {
-                        0.2 * (u - 0.5)
-                    };
-                    v as f32
-                })
-                .collect();
-            let filled = Tensor::<D>::from_data(TensorData::new(values, shape), &t.device());
-            if D == 2 {
-                filled.swap_dims(0, 1)
-            } else {
-                filled
-            }
-        })
-    }
-}
-
-fn fill<M: Module>(module: M) -> M {
-    module.map(&mut Fill {
-        path: Vec::new(),
-        next: 0,
-    })
 }
 
 /// The reference images `2 u(2^40 + i) - 1`.
