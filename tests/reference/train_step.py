@@ -316,22 +316,23 @@ def main():
     f64 = run(torch.float64)
     f32 = run(torch.float32)
     # The float32 run must itself agree with the float64 one at the tolerance the Rust test
-    # uses for float32, or comparing the crate's float32 run at that tolerance would mean
-    # nothing: |a - e| <= 1e-4 |e| + max(1e-5, 1e-4 rms) per element, 1e-4 on norms.
+    # uses for float32 (|a - e| <= 1e-4 |e| + 1e-5; sums to 1e-5 + 1e-4 sum |e|), or comparing
+    # the crate's float32 run at that tolerance would mean nothing.
     worst = 0.0
+
+    def ratio(a, e, floor=1e-5):
+        return abs(a - e) / (1e-4 * abs(e) + floor)
+
     for a, b in zip(f64, f32):
         for key in ["total", "classification", "contrastive"]:
-            worst = max(worst, abs(a[key] - b[key]) / (1e-4 * abs(a[key]) + 1e-5))
+            worst = max(worst, ratio(b[key], a[key]))
         for ta, tb in zip(a["tensors"] + a["momentum"] + [a["queue"]], b["tensors"] + b["momentum"] + [b["queue"]]):
-            n = 1
-            for d in ta["shape"]:
-                n *= d
-            floor = max(1e-5, 1e-4 * ta["norm"] / math.sqrt(n))
             for x, y in zip(ta["values"], tb["values"]):
-                worst = max(worst, abs(x - y) / (1e-4 * abs(x) + floor))
-            worst = max(worst, abs(ta["norm"] - tb["norm"]) / (1e-4 * ta["norm"] + 1e-5))
+                worst = max(worst, ratio(y, x))
+            worst = max(worst, ratio(tb["norm"], ta["norm"]), ratio(tb["abs_sum"], ta["abs_sum"]))
+            worst = max(worst, abs(tb["sum"] - ta["sum"]) / (1e-5 + 1e-4 * ta["abs_sum"]))
     print(f"float32 run against float64, worst error / tolerance: {worst:.3f}")
-    assert worst < 0.1, "the float32 reference drifts from the float64 one"
+    assert worst < 0.25, "the float32 reference drifts from the float64 one"
     print("smallest mining gap:", min(s["mining_gap"] for s in f64))
     fixture = {
         "generator": "tests/reference/train_step.py",
