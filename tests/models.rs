@@ -88,6 +88,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use rescom::head::ResComHeadConfig;
 use rescom::model::{
     Architecture, Backbone, BackboneConfig, CifarResNet, CifarResNetConfig, ResComModel,
     ResComModelConfig, ResNetConfig,
@@ -809,4 +810,47 @@ fn records_round_trip_exactly() {
         to_vec(model.valid().forward(batch).projections)
     );
     assert_eq!(tensors(&loaded), tensors(&model));
+}
+
+/// The head as records of earlier versions saved it: Burn's own `BatchNorm` in the middle.
+#[derive(Module, Debug)]
+struct HeadWithBurnsBatchNorm {
+    hidden: burn::nn::Linear,
+    norm: burn::nn::BatchNorm,
+    relu: burn::nn::Relu,
+    projection: burn::nn::Linear,
+    classifier: burn::nn::Linear,
+}
+
+#[test]
+fn records_saved_with_burns_batch_norm_load() {
+    let device = training();
+    device.seed(3);
+    let old = HeadWithBurnsBatchNorm {
+        hidden: burn::nn::LinearConfig::new(8, 8).init(&device),
+        norm: burn::nn::BatchNormConfig::new(8).init(&device),
+        relu: burn::nn::Relu::new(),
+        projection: burn::nn::LinearConfig::new(8, 4).init(&device),
+        classifier: burn::nn::LinearConfig::new(8, 3).init(&device),
+    };
+    // One training pass moves the running statistics away from their initial values.
+    let features = Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device);
+    let _ = old.norm.forward(old.hidden.forward(features.clone()));
+    let old = old.valid();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("head.bpk");
+    old.clone().save_file(&path).unwrap();
+
+    let head = ResComHeadConfig::new(8, 3, 8, 4)
+        .init(&plain())
+        .unwrap()
+        .try_load_file(&path)
+        .unwrap();
+    let x = features.without_autodiff();
+    let hidden = old
+        .relu
+        .forward(old.norm.forward(old.hidden.forward(x.clone())));
+    let (logits, projections) = head.valid().forward(x.clone());
+    assert_eq!(to_vec(logits), to_vec(old.classifier.forward(x)));
+    assert_eq!(to_vec(projections), to_vec(old.projection.forward(hidden)));
 }
