@@ -224,6 +224,23 @@ fn resumed_runs_are_bit_identical() {
         assert_eq!(resumed.epochs_done(), 4);
 
         assert_eq!(state(&straight.model), state(&resumed.model), "{method:?}");
+        // The last two checkpoints are kept.
+        let mut kept: Vec<String> = std::fs::read_dir(split_dir.path().join("checkpoint"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [
+                "model-3.bpk",
+                "model-4.bpk",
+                "optim-3.bpk",
+                "optim-4.bpk",
+                "scheduler-3.bpk",
+                "scheduler-4.bpk"
+            ]
+        );
         let untimed = |o: &RunOutcome<Tiny>| {
             o.history
                 .iter()

@@ -20,8 +20,8 @@
 //! arrives as an `Err` item and ends the epoch's iterator; nothing panics on the consumer's
 //! thread.
 //!
-//! Two-view batches follow SPEC section 1: for `N` images, rows `0..N` are view 1 and rows
-//! `N..2N` view 2 of the same images in the same order, labels repeated.
+//! Two-view batches: for `N` images, rows `0..N` are view 1 and rows `N..2N` view 2 of the
+//! same images in the same order, labels repeated ([method](crate::method#notation-and-layout)).
 //!
 //! # As Burn data loaders
 //! Burn's own batch loader shuffles with a generator that advances at every epoch and its

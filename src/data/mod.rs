@@ -6,7 +6,7 @@
 //! - [`cifar`], [`idx`], [`list`]: CIFAR-10/100 (binary version), IDX files (MNIST,
 //!   Fashion-MNIST; raw or gzipped) and ImageNet-LT-style list files (JPEG/PNG).
 //! - [`longtail`]: exponential and step long-tailed subsets with their class counts and
-//!   shot groups (SPEC section 8).
+//!   shot groups ([method](crate::method#long-tailed-splits-and-shot-groups)).
 //! - [`augment`]: per-view pipelines (crop, flip, AutoAugment, Cutout, RandomResizedCrop,
 //!   colour jitter, grayscale, RandAugment, resize and centre crop, normalisation).
 //! - [`loader`]: background, multi-threaded two-view training and single-view evaluation
@@ -20,8 +20,7 @@
 //!     load_cifar_file,
 //! };
 //!
-//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/fixtures/cifar10_test20.bin");
-//! # if !std::path::Path::new(path).exists() { return Ok(()); }
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cifar10_test20.bin");
 //! let full: Arc<dyn Dataset> = Arc::new(load_cifar_file(path.as_ref(), Cifar::Ten)?);
 //! assert_eq!(full.len(), 20); // the first 20 CIFAR-10 test images
 //! // Classes 2 and 4 have no image among them: a long-tailed subset is a clear error.
@@ -42,7 +41,7 @@ pub mod list;
 pub mod loader;
 pub mod longtail;
 
-pub use augment::{Pipeline, Step};
+pub use augment::{Pipeline, RandAugmentPolicy, Step};
 pub use cifar::{Cifar, load_cifar, load_cifar_file, load_cifar10, load_cifar100, verify_archive};
 pub use dataset::{Dataset, InMemoryDataset, Subset};
 pub use idx::{Split, load_fashion_mnist, load_idx_pair, load_mnist};

@@ -20,9 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
-use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
 use burn::train::logger::FileMetricLogger;
@@ -200,14 +198,7 @@ pub fn load_checkpoint<N: ResComNetwork>(
 ) -> Result<(LongTailModel<N>, usize)> {
     let checkpoints = CheckpointDir::new(out.join("checkpoint"));
     let epoch = checkpoints.latest()?;
-    let record: ModuleRecord = checkpoints.read("model", epoch)?;
-    let model = model
-        .try_load_record(record)
-        .map_err(|e| Error::Checkpoint {
-            path: checkpoints.file("model", epoch),
-            reason: format!("does not fit the model: {e:?}"),
-        })?;
-    Ok((model, epoch))
+    Ok((checkpoints.load_model(model, epoch)?, epoch))
 }
 
 /// The identity of a run for its summary.
@@ -273,7 +264,7 @@ pub fn fit<N: ResComNetwork>(
             });
         }
         let (model, epoch) = load_checkpoint(model, &out)?;
-        let _: OptimizerRecord = checkpoints.read("optim", epoch)?;
+        checkpoints.check_optimizer(config.optimizer().init(), &model, epoch)?;
         let schedule: LrSchedulerRecord = checkpoints.read("scheduler", epoch)?;
         let taken = EpochLrScheduler::steps_in(&schedule).map_err(|e| Error::Checkpoint {
             path: checkpoints.file("scheduler", epoch),

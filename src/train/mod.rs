@@ -3,6 +3,7 @@
 //! atomic, validated checkpoints.
 
 pub mod checkpoint;
+pub mod checkpointer;
 pub mod config;
 pub mod learner_metrics;
 pub mod metrics;
@@ -10,7 +11,8 @@ pub mod recipe;
 pub mod schedule;
 pub mod step;
 
-pub use checkpoint::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo, write_atomic};
+pub use checkpoint::{Checkpoint, write_atomic};
+pub use checkpointer::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo};
 pub use config::{LossSettings, Method, Parts, TrainConfig};
 pub use learner_metrics::{
     AccuracyFigure, ClassAccuracyMetric, EVAL_REPORT, EvalReportMetric, LatestReport, LossTerm,

@@ -1,0 +1,260 @@
+//! The Learner's checkpoints: a burn-train [`Checkpointer`] that writes atomically, the
+//! strategy of what to keep, and validated reading for resume.
+//!
+//! burn-train saves a checkpoint as three records (model, optimiser, learning-rate scheduler)
+//! through three [`Checkpointer`]s. Its file checkpointer writes in place and its loader
+//! panics on a damaged file, so the bundled runs plug in [`AtomicFileCheckpointer`] (atomic
+//! writes, every failure reported as an error, which stops the run) and validate a checkpoint
+//! before handing it to the Learner ([`CheckpointDir::latest`]). [`KeepLastTwo`] saves every
+//! epoch and deletes the one before the previous, so the last complete checkpoint survives a
+//! crash in the middle of the next one.
+
+use std::path::{Path, PathBuf};
+
+use burn::train::checkpoint::{
+    Checkpoint, Checkpointer, CheckpointerError, CheckpointingAction, CheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
+
+use crate::error::{Error, Result};
+use crate::train::checkpoint::{Checkpoint as Sections, write_atomic};
+
+/// The three records of a Learner checkpoint.
+pub const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
+
+/// The checkpoint directory of a run: `model-E.bpk`, `optim-E.bpk` and `scheduler-E.bpk` for
+/// each saved epoch `E` (1-based, as burn-train counts).
+#[derive(Debug, Clone)]
+pub struct CheckpointDir {
+    dir: PathBuf,
+}
+
+impl CheckpointDir {
+    /// The checkpoints under `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of record `name` (one of [`RECORDS`]) at `epoch`.
+    pub fn file(&self, name: &str, epoch: usize) -> PathBuf {
+        self.dir.join(format!("{name}-{epoch}.bpk"))
+    }
+
+    /// A checkpointer of record `name` in this directory.
+    pub fn checkpointer(&self, name: &str) -> AtomicFileCheckpointer {
+        AtomicFileCheckpointer {
+            dir: self.dir.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The epochs whose three records are all present, in increasing order.
+    pub fn complete_epochs(&self) -> Vec<usize> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut epochs: Vec<usize> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("model-")?
+                    .strip_suffix(".bpk")?
+                    .parse()
+                    .ok()
+            })
+            .filter(|&epoch| RECORDS.iter().all(|r| self.file(r, epoch).is_file()))
+            .collect();
+        epochs.sort_unstable();
+        epochs
+    }
+
+    /// The latest epoch with a complete checkpoint.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when there is none.
+    pub fn latest(&self) -> Result<usize> {
+        self.complete_epochs()
+            .last()
+            .copied()
+            .ok_or_else(|| Error::Checkpoint {
+                path: self.dir.clone(),
+                reason: "no complete checkpoint (model, optim and scheduler records of one epoch) \
+                     to resume from"
+                    .into(),
+            })
+    }
+
+    /// The module record of `epoch` applied to `module`, checked first (every parameter with
+    /// its shape and type, distinct ids, finite values): a damaged or foreign record is an
+    /// [`Error::Checkpoint`] naming the file, never a panic of the Learner.
+    pub fn load_model<T: burn::module::Module>(&self, module: T, epoch: usize) -> Result<T> {
+        let (path, records) = self.sections("model", epoch)?;
+        records.load_module("model", module, &path)
+    }
+
+    /// Checks the optimiser record of `epoch` against `model`'s parameters (each state
+    /// belongs to one of them, with its shape, type and finite values).
+    pub fn check_optimizer<T: burn::module::Module>(
+        &self,
+        optimizer: burn::optim::ModuleOptimizer,
+        model: &T,
+        epoch: usize,
+    ) -> Result<burn::optim::ModuleOptimizer> {
+        let (path, records) = self.sections("optim", epoch)?;
+        records.load_optimizer("optim", optimizer, model, &path)
+    }
+
+    /// Record `name` of `epoch` as the single section of a checkpoint, to check it before use.
+    fn sections(&self, name: &str, epoch: usize) -> Result<(PathBuf, Sections<()>)> {
+        let path = self.file(name, epoch);
+        let bytes = std::fs::read(&path).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok((
+            path,
+            Sections {
+                meta: (),
+                sections: vec![(name.to_string(), bytes)],
+            },
+        ))
+    }
+
+    /// Reads record `name` of `epoch`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] naming the file when it is missing or damaged.
+    pub fn read<R: Checkpoint>(&self, name: &str, epoch: usize) -> Result<R> {
+        self.checkpointer(name)
+            .restore(epoch)
+            .map_err(|e| Error::Checkpoint {
+                path: self.file(name, epoch),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// A burn-train [`Checkpointer`] that writes each record atomically as `NAME-EPOCH.bpk`
+/// (burnpack), and reports every I/O or decoding failure as an error.
+#[derive(Debug, Clone)]
+pub struct AtomicFileCheckpointer {
+    dir: PathBuf,
+    name: String,
+}
+
+impl AtomicFileCheckpointer {
+    fn path(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("{}-{epoch}.bpk", self.name))
+    }
+}
+
+impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
+    fn save(&self, epoch: usize, record: R) -> std::result::Result<(), CheckpointerError> {
+        let bytes = record
+            .checkpoint_into_bytes()
+            .map_err(CheckpointerError::Record)?;
+        write_atomic(&self.path(epoch), &bytes)
+            .map_err(|e| CheckpointerError::IOError(std::io::Error::other(e.to_string())))
+    }
+
+    fn delete(&self, epoch: usize) -> std::result::Result<(), CheckpointerError> {
+        match std::fs::remove_file(self.path(epoch)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(CheckpointerError::IOError(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn restore(&self, epoch: usize) -> std::result::Result<R, CheckpointerError> {
+        let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
+        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(CheckpointerError::Record)
+    }
+}
+
+/// Saves a checkpoint after every epoch and deletes the one two epochs back, so that the
+/// previous complete checkpoint exists while the next one is written.
+///
+/// Before saving it waits for the run's metric loggers to have handled the epoch (one query
+/// to the event store, which answers in order), so the reports written by a logger are never
+/// behind the checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct KeepLastTwo;
+
+impl CheckpointingStrategy for KeepLastTwo {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        // The answer is irrelevant: the query returns once every earlier event is handled.
+        let _ = store.find_metric("Loss", epoch, Aggregate::Mean, &Split::Train);
+        let mut actions = vec![CheckpointingAction::Save];
+        if epoch > 2 {
+            actions.push(CheckpointingAction::Delete(epoch - 2));
+        }
+        actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::optim::lr_scheduler::LrSchedulerRecord;
+
+    #[test]
+    fn records_are_written_atomically_and_damage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = CheckpointDir::new(dir.path().join("checkpoint"));
+        let record = LrSchedulerRecord::new().with_scalar("steps_taken", 12u64);
+        for name in RECORDS {
+            checkpoints
+                .checkpointer(name)
+                .save(3, record.clone())
+                .unwrap();
+        }
+        assert_eq!(checkpoints.complete_epochs(), vec![3]);
+        assert_eq!(checkpoints.latest().unwrap(), 3);
+        let back: LrSchedulerRecord = checkpoints.read("scheduler", 3).unwrap();
+        assert_eq!(back.scalar::<u64>("steps_taken"), Some(12));
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(checkpoints.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| n.ends_with("-3.bpk")), "{names:?}");
+
+        // A damaged file is an error naming it, never a panic.
+        std::fs::write(checkpoints.file("optim", 3), b"not a record").unwrap();
+        let err = checkpoints
+            .read::<burn::optim::OptimizerRecord>("optim", 3)
+            .unwrap_err();
+        assert!(err.to_string().contains("optim-3.bpk"), "{err}");
+        // An incomplete epoch is not resumable.
+        std::fs::remove_file(checkpoints.file("scheduler", 3)).unwrap();
+        assert!(checkpoints.latest().is_err());
+        // Deleting a missing file is fine.
+        let checkpointer = checkpoints.checkpointer("scheduler");
+        Checkpointer::<LrSchedulerRecord>::delete(&checkpointer, 3).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model-1.bpk");
+        write_atomic(&path, b"good").unwrap();
+        // A directory in the way of the temporary file makes the write fail.
+        let tmp = dir
+            .path()
+            .join(format!(".model-1.bpk.tmp-{}", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(write_atomic(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+}
