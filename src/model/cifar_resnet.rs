@@ -13,6 +13,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor, s};
 
+use super::conv::apply;
 use crate::error::{Error, Result};
 
 /// Kaiming-normal with fan-in and gain `sqrt(2)` (PyTorch's `kaiming_normal_` default).
@@ -126,8 +127,8 @@ impl BasicBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = self
             .relu
-            .forward(self.norm1.forward(self.conv1.forward(x.clone())));
-        let out = self.norm2.forward(self.conv2.forward(out));
+            .forward(self.norm1.forward(apply(&self.conv1, x.clone())));
+        let out = self.norm2.forward(apply(&self.conv2, out));
         self.relu.forward(out + self.shortcut(x))
     }
 
@@ -187,7 +188,7 @@ impl CifarResNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = self
             .relu
-            .forward(self.stem_norm.forward(self.stem.forward(images)));
+            .forward(self.stem_norm.forward(apply(&self.stem, images)));
         for block in &self.blocks {
             x = block.forward(x);
         }

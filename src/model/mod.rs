@@ -4,6 +4,7 @@
 //! - [`ResNet`]: ResNet-50 and ResNeXt-50 (32x4d) for ImageNet-sized images, 2048-d feature;
 //! - [`Backbone`]: either of them, chosen at run time by name ([`Architecture`],
 //!   [`BackboneConfig`]);
+//! - [`conv`]: the convolution the networks run (the crate's own kernels on flex);
 //! - [`ResComModel`]: a backbone followed by a [`ResComHead`] (projection MLP and linear
 //!   classifier); it implements [`crate::train::Network`], so the trainer can optimise it.
 //!
@@ -11,6 +12,7 @@
 //! match the network; [`ResComModel::check_input`] reports such a shape as an [`Error`] instead.
 
 pub mod cifar_resnet;
+pub mod conv;
 pub mod resnet;
 
 pub use cifar_resnet::{BasicBlock, CifarResNet, CifarResNetConfig};

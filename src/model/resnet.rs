@@ -14,6 +14,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
+use super::conv::apply;
 use crate::error::{Error, Result};
 
 /// Convolution with torchvision's initialisation (Kaiming-normal, fan-out, ReLU gain).
@@ -157,13 +158,13 @@ impl Bottleneck {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = self
             .relu
-            .forward(self.norm1.forward(self.conv1.forward(x.clone())));
+            .forward(self.norm1.forward(apply(&self.conv1, x.clone())));
         let out = self
             .relu
-            .forward(self.norm2.forward(self.conv2.forward(out)));
-        let out = self.norm3.forward(self.conv3.forward(out));
+            .forward(self.norm2.forward(apply(&self.conv2, out)));
+        let out = self.norm3.forward(apply(&self.conv3, out));
         let identity = match &self.downsample {
-            Some((conv, norm)) => norm.forward(conv.forward(x)),
+            Some((projection, norm)) => norm.forward(apply(projection, x)),
             None => x,
         };
         self.relu.forward(out + identity)
@@ -212,7 +213,7 @@ impl ResNet {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let x = self
             .relu
-            .forward(self.stem_norm.forward(self.stem.forward(images)));
+            .forward(self.stem_norm.forward(apply(&self.stem, images)));
         let mut x = self.pool.forward(x);
         for block in &self.blocks {
             x = block.forward(x);
