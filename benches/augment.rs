@@ -23,7 +23,7 @@ use rescom::data::{Dataset, Image, InMemoryDataset, LoaderConfig, Pipeline, TwoV
 fn dataset(n: usize) -> InMemoryDataset {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/fixtures/cifar10_test20.bin"
+        "/tests/fixtures/cifar10_test20.bin"
     );
     let records: Vec<u8> = std::fs::read(fixture)
         .map(|raw| {

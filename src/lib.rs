@@ -6,6 +6,8 @@ pub mod error;
 pub mod fifo;
 pub mod head;
 pub mod loss;
+#[doc = include_str!("../docs/method.md")]
+pub mod method {}
 pub mod mining;
 pub mod model;
 pub mod normalize;

@@ -1,4 +1,5 @@
-//! Supervised hard pair mining from the class-balanced queue (SPEC section 5).
+//! Supervised hard pair mining from the class-balanced queue
+//! ([method](crate::method#hard-pair-mining)).
 //!
 //! With `S = q · queue^T` (`[rows, C*K]`, the queue as it was before the step), each row keeps
 //! the `k_pos` **least** similar keys of its own class (hard positives) and the `k_neg` **most**

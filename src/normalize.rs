@@ -2,7 +2,8 @@
 
 use burn::tensor::Tensor;
 
-/// The floor on the norm, as in SPEC section 1: `q = f / max(||f||_2, 1e-12)`.
+/// The floor on the norm: `q = f / max(||f||_2, 1e-12)`
+/// ([method](crate::method#notation-and-layout)).
 pub const NORM_EPS: f64 = 1e-12;
 
 /// Divides each row by its L2 norm (floored at `1e-12`); gradients flow through the norm.

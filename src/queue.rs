@@ -1,4 +1,4 @@
-//! The class-balanced queue (SPEC section 4).
+//! The class-balanced queue ([method](crate::method#class-balanced-queue)).
 //!
 //! A memory of `K` past keys per class: `C * K` rows of dimension `D`, class `c` owning the
 //! contiguous rows `c*K .. (c+1)*K`, each class with its own ring pointer. The queue takes no
@@ -194,8 +194,9 @@ impl ClassBalancedQueue {
     }
 
     /// Writes `keys` into the queue in row order: for each row `i` of class `c`,
-    /// `queue[c*K + ptr[c]] = keys[i]; ptr[c] = (ptr[c] + 1) % K` (SPEC section 4). The keys
+    /// `queue[c*K + ptr[c]] = keys[i]; ptr[c] = (ptr[c] + 1) % K`. The keys
     /// are detached. Labels are checked to lie in `0..C` (one read of the label vector).
+    /// The rule, overflow included: [method](crate::method#class-balanced-queue).
     ///
     /// # Shapes
     /// - `keys`: `[N, D]`

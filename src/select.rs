@@ -1,11 +1,11 @@
 //! Exact top-k selection on host memory for the CPU backends.
 //!
 //! Burn's `topk` on the CPU backends sorts every row (`O(n log n)` with index pairs). Mining
-//! needs only the *set* of the `k` largest negatives per row (SPEC section 5: the loss is
-//! invariant to their order), which a selection finds in `O(n)`. On backends whose tensors
-//! live in host memory (flex, ndarray) the miner therefore reads the detached similarity
-//! matrix and selects with `select_nth_unstable` in parallel over rows; on other devices it
-//! uses the tensor path.
+//! needs only the *set* of the `k` largest negatives per row (the loss is invariant to their
+//! order: [method](crate::method#hard-pair-mining)), which a selection finds in `O(n)`. On
+//! backends whose tensors live in host memory (flex, ndarray) the miner therefore reads the
+//! detached similarity matrix and selects with `select_nth_unstable` in parallel over rows; on
+//! other devices it uses the tensor path.
 
 #[allow(unused_imports)]
 use burn::tensor::DeviceType;

@@ -1,4 +1,4 @@
-//! Class statistics of a long-tailed training set (SPEC section 2).
+//! Class statistics of a long-tailed training set ([method](crate::method#class-statistics)).
 //!
 //! From the class histogram `n_c`: the prior `pi_c = n_c / n`, the log prior
 //! `log(pi_c + 1e-9)` used by every prior-shifted term, and the effective-number weights of

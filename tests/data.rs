@@ -24,7 +24,7 @@ const CIFAR10_FIXTURE_LABELS: [usize; 20] =
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/fixtures")
+        .join("tests/fixtures")
         .join(name)
 }
 

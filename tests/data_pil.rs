@@ -213,8 +213,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn inputs() -> [(&'static str, Image); 4] {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/fixtures/cifar10_test20.bin");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cifar10_test20.bin");
     let raw = std::fs::read(path).unwrap();
     let record = |i: usize| &raw[i * 3073 + 1..(i + 1) * 3073];
     let cifar = |i: usize| Image::new(3, 32, 32, record(i).to_vec()).unwrap();

@@ -1,10 +1,12 @@
-//! The golden cases of `SPEC.md` section 10, computed by an independent float64
-//! implementation: loss values, gradients and queue states after every step.
+//! The golden cases: loss values, gradients and queue states after every step, computed by
+//! the float64 reference implementation `tests/reference/golden.py` (see
+//! `tests/reference/README.md`; the method is documented in [`rescom::method`]).
 //!
-//! Every `*.json` file in `$RESCOM_GOLDEN_DIR` (default `../shared/golden`) is run, in step
-//! order on one `ResComLoss`, on an autodiff ndarray device and again on flex, in float32
-//! (SPEC tolerance: relative 1e-4, absolute 1e-5), and once more on flex in float64, where
-//! the crate must agree with the float64 reference to 1e-9.
+//! Every `tests/golden/*.json` is run, and, when `$RESCOM_GOLDEN_DIR` is set, every `*.json`
+//! of that extra directory too (a missing or empty extra directory is an error). Each case runs
+//! in step order on one `ResComLoss`, on an autodiff ndarray device and again on flex, in
+//! float32 (relative 1e-4, absolute 1e-5), and once more on flex in float64, where the crate
+//! must agree with the float64 reference to 1e-9.
 
 mod common;
 
@@ -76,13 +78,12 @@ struct Expected {
     queue_ptr_after: Vec<i64>,
 }
 
-fn golden_dir() -> PathBuf {
-    match std::env::var_os("RESCOM_GOLDEN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
-    }
+/// The cases that ship with the crate.
+fn repository_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
+/// Reads every `*.json` case of `dir`; a missing directory or one without a case is an error.
 fn load_cases(dir: &Path) -> Vec<(PathBuf, Case)> {
     let entries = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read golden directory {}: {e}", dir.display()));
@@ -91,6 +92,11 @@ fn load_cases(dir: &Path) -> Vec<(PathBuf, Case)> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
+    assert!(
+        !paths.is_empty(),
+        "no golden case (*.json) in {}",
+        dir.display()
+    );
     paths
         .into_iter()
         .map(|path| {
@@ -194,15 +200,9 @@ fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<String> {
     failures
 }
 
-#[test]
-fn golden_cases_match() {
-    let dir = golden_dir();
-    let cases = load_cases(&dir);
-    assert!(
-        !cases.is_empty(),
-        "no golden case (*.json) in {}; set RESCOM_GOLDEN_DIR",
-        dir.display()
-    );
+/// Runs every case of `dir` on every backend and precision; panics with all mismatches.
+fn run_directory(dir: &Path) {
+    let cases = load_cases(dir);
     let mut failures = Vec::new();
     for (path, case) in &cases {
         let runs = autodiff_devices()
@@ -214,7 +214,7 @@ fn golden_cases_match() {
             println!(
                 "{} ({}) on {backend}: {} steps, {}",
                 case.name,
-                path.file_name().unwrap().to_string_lossy(),
+                path.display(),
                 case.steps.len(),
                 if case_failures.is_empty() {
                     "ok"
@@ -234,4 +234,18 @@ fn golden_cases_match() {
         "golden mismatches:\n{}",
         failures.join("\n")
     );
+}
+
+#[test]
+fn golden_cases_match() {
+    run_directory(&repository_dir());
+}
+
+/// Extra cases from `$RESCOM_GOLDEN_DIR`, run in addition to the shipped ones.
+#[test]
+fn extra_golden_cases_match() {
+    match std::env::var_os("RESCOM_GOLDEN_DIR") {
+        Some(dir) => run_directory(Path::new(&dir)),
+        None => eprintln!("note: RESCOM_GOLDEN_DIR is not set; no extra golden cases"),
+    }
 }

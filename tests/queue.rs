@@ -1,4 +1,4 @@
-//! Exact semantics of the class-balanced queue (SPEC section 4).
+//! Exact semantics of the class-balanced queue (`docs/method.md`, section Class-balanced queue).
 
 mod common;
 
@@ -9,7 +9,7 @@ use rescom::{ClassBalancedQueue, ClassBalancedQueueConfig, Error, Rng};
 
 use common::{ints, to_ints, to_vec};
 
-/// The sequential rule of SPEC section 4, on the host.
+/// The sequential rule of `docs/method.md` (Class-balanced queue), on the host.
 struct SequentialQueue {
     keys: Vec<Vec<f32>>,
     pointers: Vec<usize>,

@@ -41,11 +41,11 @@ SEED = 20220323
 
 
 def exp_profile(num_classes: int, n_max: int, imbalance: float):
-    """Exponential long-tailed profile (SPEC section 8)."""
+    """Exponential long-tailed profile (docs/method.md, Long-tailed splits)."""
     return [int(math.floor(n_max * imbalance ** (-c / (num_classes - 1)))) for c in range(num_classes)]
 
 
-# CIFAR-100-LT IF 100: 500 .. 5 per class (RECIPE hyper-parameters).
+# CIFAR-100-LT IF 100: 500 .. 5 per class (published recipe, docs/method.md).
 CIFAR100 = dict(counts=exp_profile(100, 500, 100.0), rows=256, dim=32, K=10, k_pos=1, k_neg=400,
                 tau=0.2, lam=0.5, beta=0.999999)
 # ImageNet-LT sized (C=1000), with the same exponential 500 .. 5 profile and loss settings as

@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """ResCom loss in PyTorch: the baseline the `rescom` crate is benchmarked against.
 
-A direct implementation of SPEC sections 2-7 (class statistics, Siamese Balanced Softmax,
+A direct implementation of the method in docs/method.md (class statistics, Siamese Balanced Softmax,
 class-balanced queue, supervised hard pair mining, class-balanced supervised contrastive
 loss with the prior term, total). It is written to be a fair, reasonably fast baseline:
 everything except the per-sample enqueue loop is vectorised.
 
 Run `python3 rescom_torch.py --check-golden DIR` to replay every golden case
-(SPEC section 10) in float64 and float32 and assert that losses, gradients, the queue
+(tests/golden) in float64 and float32 and assert that losses, gradients, the queue
 and the pointers match.
 
-Conventions (SPEC):
+Conventions (docs/method.md):
 - rows are view-major: rows 0..N are view 1, N..2N view 2, labels[i] == labels[i + N];
 - the loss normalises the raw projections itself, q = f / max(||f||, 1e-12);
 - the loss reads the queue as it was before the step; the caller enqueues the view-1 keys
@@ -287,7 +287,7 @@ class ResComLoss:
 
 
 # --------------------------------------------------------------------------------------
-# Golden check (SPEC section 10)
+# Golden check (the cases of tests/golden)
 # --------------------------------------------------------------------------------------
 
 
@@ -405,7 +405,7 @@ def _check_enqueue_agree(device) -> bool:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--check-golden", metavar="DIR", help="replay SPEC golden cases from DIR")
+    p.add_argument("--check-golden", metavar="DIR", help="replay the golden cases of DIR (e.g. tests/golden)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     if args.check_golden:

@@ -19,8 +19,8 @@
 //! arrives as an `Err` item and ends the epoch's iterator; nothing panics on the consumer's
 //! thread.
 //!
-//! Two-view batches follow SPEC section 1: for `N` images, rows `0..N` are view 1 and rows
-//! `N..2N` view 2 of the same images in the same order, labels repeated.
+//! Two-view batches: for `N` images, rows `0..N` are view 1 and rows `N..2N` view 2 of the
+//! same images in the same order, labels repeated ([method](crate::method#notation-and-layout)).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

@@ -1,4 +1,5 @@
-//! Long-tailed subsets of balanced datasets (SPEC section 8) and the many/medium/few grouping.
+//! Long-tailed subsets of balanced datasets and the many/medium/few grouping
+//! ([method](crate::method#long-tailed-splits-and-shot-groups)).
 //!
 //! Class `c` of `C` keeps `n_c` images:
 //!

@@ -6,7 +6,7 @@
 //! - [`cifar`], [`idx`], [`list`]: CIFAR-10/100 (binary version), IDX files (MNIST,
 //!   Fashion-MNIST; raw or gzipped) and ImageNet-LT-style list files (JPEG/PNG).
 //! - [`longtail`]: exponential and step long-tailed subsets with their class counts and
-//!   shot groups (SPEC section 8).
+//!   shot groups ([method](crate::method#long-tailed-splits-and-shot-groups)).
 //! - [`augment`]: per-view pipelines (crop, flip, AutoAugment, Cutout, RandomResizedCrop,
 //!   colour jitter, grayscale, RandAugment, resize and centre crop, normalisation).
 //! - [`loader`]: background, multi-threaded two-view training and single-view evaluation
@@ -20,8 +20,7 @@
 //!     load_cifar_file,
 //! };
 //!
-//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/fixtures/cifar10_test20.bin");
-//! # if !std::path::Path::new(path).exists() { return Ok(()); }
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cifar10_test20.bin");
 //! let full: Arc<dyn Dataset> = Arc::new(load_cifar_file(path.as_ref(), Cifar::Ten)?);
 //! assert_eq!(full.len(), 20); // the first 20 CIFAR-10 test images
 //! // Classes 2 and 4 have no image among them: a long-tailed subset is a clear error.

@@ -1,4 +1,5 @@
-//! Balanced Softmax (Ren et al., 2020), the classification branch of ResCom (SPEC section 3).
+//! Balanced Softmax (Ren et al., 2020), the classification branch of ResCom
+//! ([method](crate::method#siamese-balanced-softmax)).
 //!
 //! Cross-entropy on prior-shifted logits, `CE(z + log(pi + 1e-9), y)`. In ResCom it is applied
 //! to both views of every image ("Siamese Balanced Softmax"); at inference the logits are used

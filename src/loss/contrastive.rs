@@ -1,4 +1,5 @@
-//! Class-balanced supervised contrastive loss (SPEC section 6).
+//! Class-balanced supervised contrastive loss
+//! ([method](crate::method#class-balanced-supervised-contrastive-loss)).
 //!
 //! For each row `i` of the normalised embeddings `q`, the contrast logits are
 //! 1. `q_i · q_j` for every other batch row `j != i`,

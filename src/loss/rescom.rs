@@ -1,4 +1,4 @@
-//! [`ResComLoss`]: the four parts of ResCom composed (SPEC sections 3-7).
+//! [`ResComLoss`]: the four parts of ResCom composed ([method](crate::method)).
 //!
 //! `L = L_cls + lambda * L_con`, where `L_cls` is the Siamese Balanced Softmax over both views
 //! and `L_con` the class-balanced supervised contrastive loss over in-batch pairs and pairs mined
@@ -21,8 +21,8 @@ use crate::queue::{ClassBalancedQueue, ClassBalancedQueueConfig};
 use crate::stats::{ClassStats, EmptyClassPolicy};
 
 /// Configuration of [`ResComLoss`]. The defaults are the published CIFAR-100-LT recipe
-/// (`RECIPE.md`): `tau = 0.2`, `K = 10`, `k_pos = 1`, `k_neg = 400`, `lambda = 0.5`,
-/// `beta = 0.999999`, `eta = 0`, projection dimension 32.
+/// ([method](crate::method#published-recipes)): `tau = 0.2`, `K = 10`, `k_pos = 1`,
+/// `k_neg = 400`, `lambda = 0.5`, `beta = 0.999999`, `eta = 0`, projection dimension 32.
 #[derive(Config, Debug)]
 pub struct ResComLossConfig {
     /// Training samples per class `n_c` (the long-tailed histogram).

@@ -1,5 +1,5 @@
-//! Evaluation on a balanced test set (SPEC section 8): top-1, top-5, many/medium/few-shot
-//! top-1 and per-class accuracy.
+//! Evaluation on a balanced test set : top-1, top-5, many/medium/few-shot
+//! top-1 and per-class accuracy ([method](crate::method#long-tailed-splits-and-shot-groups)).
 
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};

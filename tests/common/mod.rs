@@ -40,7 +40,7 @@ pub fn scalar(t: Tensor<1>) -> f64 {
     to_vec(t)[0]
 }
 
-/// `|a - e| <= abs + rel * |e|`, the SPEC tolerance for float32 against float64 references.
+/// `|a - e| <= abs + rel * |e|`, the golden-case tolerance for float32 against float64 references.
 pub fn close(actual: f64, expected: f64, rel: f64, abs: f64) -> bool {
     (actual - expected).abs() <= abs + rel * expected.abs()
 }
