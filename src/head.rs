@@ -116,8 +116,8 @@ impl ResComHead {
     /// - output: logits `[B, C]`, projections `[B, D]`
     pub fn forward(&self, features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let hidden = self
-            .relu
-            .forward(self.norm.forward(self.hidden.forward(features.clone())));
+            .norm
+            .forward_relu(self.hidden.forward(features.clone()));
         (
             self.classifier.forward(features),
             self.projection.forward(hidden),

@@ -127,9 +127,7 @@ impl BasicBlock {
     /// - `x`: `[B, C_in, H, W]`
     /// - output: `[B, planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = self
-            .relu
-            .forward(self.norm1.forward(apply(&self.conv1, x.clone())));
+        let out = self.norm1.forward_relu(apply(&self.conv1, x.clone()));
         let out = self.norm2.forward(apply(&self.conv2, out));
         self.relu.forward(out + self.shortcut(x))
     }
@@ -188,9 +186,7 @@ impl CifarResNet {
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 4w]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self
-            .relu
-            .forward(self.stem_norm.forward(apply(&self.stem, images)));
+        let mut x = self.stem_norm.forward_relu(apply(&self.stem, images));
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -162,12 +162,8 @@ impl Bottleneck {
     /// - `x`: `[B, C_in, H, W]`
     /// - output: `[B, 4 * planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = self
-            .relu
-            .forward(self.norm1.forward(apply(&self.conv1, x.clone())));
-        let out = self
-            .relu
-            .forward(self.norm2.forward(apply(&self.conv2, out)));
+        let out = self.norm1.forward_relu(apply(&self.conv1, x.clone()));
+        let out = self.norm2.forward_relu(apply(&self.conv2, out));
         let out = self.norm3.forward(apply(&self.conv3, out));
         let identity = match &self.downsample {
             Some((projection, norm)) => norm.forward(apply(projection, x)),
@@ -217,9 +213,7 @@ impl ResNet {
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 2048]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self
-            .relu
-            .forward(self.stem_norm.forward(apply(&self.stem, images)));
+        let x = self.stem_norm.forward_relu(apply(&self.stem, images));
         let mut x = self.pool.forward(x);
         for block in &self.blocks {
             x = block.forward(x);
