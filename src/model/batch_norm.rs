@@ -364,6 +364,47 @@ mod tests {
         }
     }
 
+    /// `forward_relu` is `relu(forward)`, in values, gradients and running statistics, on the
+    /// flex path (the crate's kernels) as on the ndarray one (Burn's batch normalisation).
+    #[test]
+    #[allow(deprecated)]
+    fn forward_relu_is_relu_of_forward_on_every_backend() {
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            let shape = [3, 4, 5, 2];
+            device.seed(9);
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 1.5), &device);
+            let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let norm = BatchNormConfig::new(4).init(&device).unwrap();
+                let x = x.clone().require_grad();
+                let y = if fused {
+                    norm.forward_relu(x.clone())
+                } else {
+                    burn::tensor::activation::relu(norm.forward(x.clone()))
+                };
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let flat = |t: Tensor<4>| host(t.flatten::<1>(0, 3));
+                let result = [
+                    flat(y),
+                    flat(x.grad(&grads).unwrap()),
+                    host(norm.gamma.val().grad(&grads).unwrap()),
+                    host(norm.running_mean.value_sync()),
+                    host(norm.running_var.value_sync()),
+                ];
+                result
+            };
+            let (fused, plain) = (run(true), run(false));
+            for (a, b) in fused.iter().zip(&plain) {
+                for (p, q) in a.iter().zip(b) {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                        "{device:?}: {p} vs {q}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn inference_uses_the_running_statistics_and_frozen_layers_keep_them() {
         let device = Device::flex().autodiff();
