@@ -384,14 +384,13 @@ mod tests {
                 };
                 let grads = (y.clone() * r.clone()).sum().backward();
                 let flat = |t: Tensor<4>| host(t.flatten::<1>(0, 3));
-                let result = [
+                [
                     flat(y),
                     flat(x.grad(&grads).unwrap()),
                     host(norm.gamma.val().grad(&grads).unwrap()),
                     host(norm.running_mean.value_sync()),
                     host(norm.running_var.value_sync()),
-                ];
-                result
+                ]
             };
             let (fused, plain) = (run(true), run(false));
             for (a, b) in fused.iter().zip(&plain) {

@@ -227,27 +227,15 @@ fn grad(
 
 /// The bias gradient: `dy` summed over images and pixels.
 fn bias_grad(x: FlexTensor, bias: FlexTensor, dy: FlexTensor) -> FlexTensor {
-    let fast = dims(&dy).and_then(|[batch, channels, h, w]| {
-        let g = Geometry {
-            batch,
-            in_channels: channels,
-            in_size: [h, w],
-            out_channels: channels,
-            kernel: [1, 1],
-            stride: [1, 1],
-            padding: [(0, 0); 2],
-            dilation: [1, 1],
-            groups: channels,
-            out_size: [h, w],
-        };
+    let fast = dims(&dy).and_then(|[_, channels, h, w]| {
         let dy = dy.to_contiguous();
         match dy.dtype() {
             DType::F32 if bias.dtype() == DType::F32 => Some(f32::tensor(
-                kernel::bias_grad(&g, f32::values(&dy)?),
+                kernel::bias_grad(channels, h * w, f32::values(&dy)?),
                 vec![channels],
             )),
             DType::F64 if bias.dtype() == DType::F64 => Some(f64::tensor(
-                kernel::bias_grad(&g, f64::values(&dy)?),
+                kernel::bias_grad(channels, h * w, f64::values(&dy)?),
                 vec![channels],
             )),
             _ => None,

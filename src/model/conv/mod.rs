@@ -2,9 +2,10 @@
 //! convolution everywhere else.
 //!
 //! On flex (with or without autodiff), `f32` and `f64` convolutions go through a backend
-//! extension with hand-written forward, input-gradient and weight-gradient kernels: per image,
-//! the patches are unrolled into a buffer that stays in cache and one matrix product writes the
-//! output directly (see `kernel.rs`). Other backends and float types, and shapes that are not a
+//! extension with hand-written forward, input-gradient and weight-gradient kernels built on
+//! matrix products that write the output in place: stride-1 layers read every kernel tap as a
+//! shifted view of a zero-padded copy of a few images, other layers unroll the patches of one
+//! image at a time into a buffer that stays in cache (see `kernel/`). Other backends and float types, and shapes that are not a
 //! valid convolution (which Burn then reports), use [`burn::tensor::module::conv2d`]. Both
 //! paths compute the same function; the layers keep Burn's [`Conv2d`] module, so parameter
 //! names, shapes and records are Burn's.

@@ -202,10 +202,10 @@ impl Geometry {
             return None;
         }
         let mut padding = [(0, 0); 2];
-        for axis in 0..2 {
+        for (axis, pad) in padding.iter_mut().enumerate() {
             let reach = self.dilation[axis] * (self.kernel[axis] - 1);
             let (begin, end) = self.padding[axis];
-            padding[axis] = (reach.checked_sub(begin)?, reach.checked_sub(end)?);
+            *pad = (reach.checked_sub(begin)?, reach.checked_sub(end)?);
         }
         let geometry = Self {
             batch: self.batch,
@@ -465,11 +465,11 @@ fn flip_transpose<T: Real>(g: &Geometry, weight: &[T]) -> Vec<T> {
     flipped
 }
 
-/// Gradient with respect to the bias: the sum of `dy` over images and pixels, per channel.
-pub(crate) fn bias_grad<T: Real>(g: &Geometry, dy: &[T]) -> Vec<T> {
-    let pixels = g.out_pixels();
-    let mut sums = vec![T::ZERO; g.out_channels];
-    for image in dy[..g.output_len()].chunks(g.image_out()) {
+/// Gradient with respect to the bias: the sum of `dy` (`[images, channels, pixels]`) over
+/// images and pixels, per channel.
+pub(crate) fn bias_grad<T: Real>(channels: usize, pixels: usize, dy: &[T]) -> Vec<T> {
+    let mut sums = vec![T::ZERO; channels];
+    for image in dy.chunks_exact(channels * pixels) {
         for (sum, channel) in sums.iter_mut().zip(image.chunks(pixels)) {
             *sum += channel.iter().fold(T::ZERO, |a, &b| a + b);
         }
@@ -650,7 +650,7 @@ mod tests {
                     "{g:?} dw[{i}]: {d} vs {expected}"
                 );
             }
-            let db = bias_grad(&g, &dy);
+            let db = bias_grad(g.out_channels, g.out_pixels(), &dy);
             let pixels = g.out_pixels();
             for (o, d) in db.iter().enumerate() {
                 let expected: f64 = (0..g.batch)
