@@ -2,6 +2,7 @@
 # Compare the rescom (Rust, criterion) benchmarks with the PyTorch baseline.
 #
 #   benches/compare.sh [--pytorch-only] [--no-run-rust] [--quick] [--rounds N] [--device cpu|cuda]
+#                      [--features LIST]
 #
 # 1. checks that python3 can import torch and numpy;
 # 2. runs `cargo bench --bench loss` and `cargo bench --bench train_step` (unless
@@ -25,6 +26,8 @@ usage: benches/compare.sh [options]
   --quick          fewer repetitions on both sides (criterion --quick, bench.py --quick)
   --rounds N       alternate the short cases N times and report medians (default 1)
   --device DEV     device for the PyTorch side: cpu (default) or cuda
+  --features LIST  crate features for the Rust side (e.g. x86-v4; a different Burn feature
+                   set: use its own CARGO_TARGET_DIR)
   -h, --help       this help
 
 Environment: RAYON_NUM_THREADS (thread count for both sides; default: nproc),
@@ -38,6 +41,7 @@ PYTORCH_ONLY=0
 QUICK=0
 ROUNDS=1
 DEVICE=cpu
+FEATURES=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --pytorch-only) PYTORCH_ONLY=1; RUN_RUST=0 ;;
@@ -48,6 +52,8 @@ while [[ $# -gt 0 ]]; do
         --device) [[ $# -ge 2 ]] || { echo "error: --device needs a value" >&2; exit 2; }
                   DEVICE="$2"; shift ;;
         --device=*) DEVICE="${1#--device=}" ;;
+        --features) [[ $# -ge 2 ]] || { echo "error: --features needs a value" >&2; exit 2; }
+                    FEATURES="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -93,6 +99,8 @@ if [[ $RUN_RUST -eq 1 ]]; then
     CRIT_ARGS=()
     [[ $QUICK -eq 1 ]] && CRIT_ARGS=(--quick)
 fi
+CARGO_ARGS=()
+[[ -n "$FEATURES" ]] && CARGO_ARGS=(--features "$FEATURES")
 
 # Where criterion writes its results (same order criterion itself uses).
 if [[ -n "${CRITERION_HOME:-}" ]]; then
@@ -153,8 +161,8 @@ run_pytorch() { # cases, output file
 
 run_rust() { # bench name, criterion groups, output file
     [[ $RUN_RUST -eq 1 ]] || { save_rust "$3" "$2"; return 0; }
-    echo "== cargo bench --bench $1 ${CRIT_ARGS[*]:-}" >&2
-    if ! cargo bench --bench "$1" -- ${CRIT_ARGS[@]+"${CRIT_ARGS[@]}"} >&2; then
+    echo "== cargo bench ${CARGO_ARGS[*]:-} --bench $1 ${CRIT_ARGS[*]:-}" >&2
+    if ! cargo bench ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"} --bench "$1" -- ${CRIT_ARGS[@]+"${CRIT_ARGS[@]}"} >&2; then
         echo "warning: 'cargo bench --bench $1' failed; its rows will show n/a" >&2
         STATUS=1
     fi

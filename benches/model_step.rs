@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
+use rescom::model::conv::{apply, conv2d};
 use rescom::model::{ResComModel, ResComModelConfig};
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
@@ -41,6 +43,20 @@ struct Split {
     forward: Duration,
     backward: Duration,
     optimiser: Duration,
+    /// CPU time of all the process's threads during the step, where the OS reports it.
+    cpu: Option<Duration>,
+}
+
+/// CPU time used so far by all threads of this process (Linux `schedstat`, nanoseconds), or
+/// `None` elsewhere. Unlike wall-clock time it does not grow when other processes share the
+/// cores; with `RAYON_NUM_THREADS=1` it is the work of a step.
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(entry.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 impl Split {
@@ -72,6 +88,7 @@ fn train_steps(name: &str, device: &Device, warmup: usize, steps: usize) {
     let mut optimiser = sgd();
     let mut splits = Vec::new();
     for step in 0..warmup + steps {
+        let cpu_start = cpu_time();
         let start = Instant::now();
         let out = model.forward(images.clone());
         let ce = match loss_fn.forward(out.logits, labels.clone()) {
@@ -89,18 +106,24 @@ fn train_steps(name: &str, device: &Device, warmup: usize, steps: usize) {
         model = optimiser.step(0.1, model, grads);
         sync(device);
         let optimiser_time = start.elapsed();
+        let cpu = cpu_time()
+            .zip(cpu_start)
+            .map(|(end, start)| end.saturating_sub(start));
         let split = Split {
             forward,
             backward,
             optimiser: optimiser_time,
+            cpu,
         };
         println!(
-            "{name} step {step}{}: {:8.1} ms (forward {:7.1}, backward {:7.1}, optimiser {:6.1})",
+            "{name} step {step}{}: {:8.1} ms (forward {:7.1}, backward {:7.1}, optimiser {:6.1}; \
+             CPU {})",
             if step < warmup { " (warm-up)" } else { "" },
             ms(split.total()),
             ms(forward),
             ms(backward),
-            ms(optimiser_time)
+            ms(optimiser_time),
+            cpu.map_or("n/a".into(), |c| format!("{:.1} ms", ms(c)))
         );
         if step >= warmup {
             splits.push(split);
@@ -111,16 +134,20 @@ fn train_steps(name: &str, device: &Device, warmup: usize, steps: usize) {
         let mut sorted: Vec<Duration> = splits.iter().map(Split::total).collect();
         sorted.sort();
         let mean = |f: fn(&Split) -> Duration| ms(splits.iter().map(f).sum::<Duration>() / n);
+        let mut cpu: Vec<Duration> = splits.iter().filter_map(|s| s.cpu).collect();
+        cpu.sort();
         println!(
             "{name}: {} steps, mean {:.1} ms, median {:.1} ms (forward {:.1}, backward {:.1}, \
-             optimiser {:.1}); {:.0} images/s",
+             optimiser {:.1}); {:.0} images/s; CPU time median {}",
             n,
             mean(Split::total),
             ms(sorted[sorted.len() / 2]),
             mean(|s| s.forward),
             mean(|s| s.backward),
             mean(|s| s.optimiser),
-            ROWS as f64 / (mean(Split::total) / 1e3)
+            ROWS as f64 / (mean(Split::total) / 1e3),
+            cpu.get(cpu.len() / 2)
+                .map_or("n/a".into(), |c| format!("{:.1} ms", ms(*c)))
         );
     }
 }
@@ -173,7 +200,8 @@ fn ops(device: &Device) {
                 let _ = x.grad(&grads).map(Tensor::into_data);
             })
         };
-        let conv_f = |t: Tensor<4>| conv.forward(t);
+        let conv_f = |t: Tensor<4>| apply(&conv, t);
+        let burn_conv_f = |t: Tensor<4>| conv.forward(t);
         let norm_f = |t: Tensor<4>| norm.forward(t);
         let relu_f = |t: Tensor<4>| burn::tensor::activation::relu(t);
         let add_f = |t: Tensor<4>| t.clone() + t;
@@ -191,11 +219,12 @@ fn ops(device: &Device) {
         )
         .permute([0, 3, 1, 2]);
         let conv_channels_last = time(reps, || {
-            let _ = conv.forward(x_channels_last.clone()).into_data();
+            let _ = apply(&conv, x_channels_last.clone()).into_data();
         });
         println!("stage {channels} channels, {size}x{size}:");
         for (label, f) in [
             ("conv3x3", &conv_f as &dyn Fn(Tensor<4>) -> Tensor<4>),
+            ("conv3x3 (Burn's)", &burn_conv_f),
             ("batch norm (train)", &norm_f),
             ("relu", &relu_f),
             ("residual add", &add_f),
@@ -207,6 +236,37 @@ fn ops(device: &Device) {
             "  {:<20} {conv_channels_last:8.2} |",
             "conv3x3 (NHWC input)"
         );
+        // The convolution's kernels apart: forward; forward + input gradient (weight
+        // untracked); forward + weight gradient (input untracked).
+        type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let weight = conv.weight.val().detach();
+        let x_const = x.clone().detach();
+        for (label, f) in [
+            ("crate", conv2d as Conv),
+            ("Burn's", |x, w, b, o| {
+                burn::tensor::module::conv2d(x, w, b, o)
+            }),
+        ] {
+            let forward = time(reps, || {
+                let _ = f(x_const.clone(), weight.clone(), None, options.clone()).into_data();
+            });
+            let input = time(reps, || {
+                let y = f(x.clone(), weight.clone(), None, options.clone());
+                let grads = y.sum().backward();
+                let _ = x.grad(&grads).map(Tensor::into_data);
+            });
+            let weights = time(reps, || {
+                let w = weight.clone().require_grad();
+                let y = f(x_const.clone(), w.clone(), None, options.clone());
+                let grads = y.sum().backward();
+                let _ = w.grad(&grads).map(Tensor::into_data);
+            });
+            println!(
+                "  conv3x3 kernels ({label}): forward {forward:.2}, forward + input gradient \
+                 {input:.2}, forward + weight gradient {weights:.2}"
+            );
+        }
     }
 }
 

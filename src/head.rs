@@ -117,8 +117,8 @@ impl ResComHead {
     /// - output: logits `[B, C]`, projections `[B, D]`
     pub fn forward(&self, features: Tensor<2>) -> ResComModelOutput {
         let hidden = self
-            .relu
-            .forward(self.norm.forward(self.hidden.forward(features.clone())));
+            .norm
+            .forward_relu(self.hidden.forward(features.clone()));
         ResComModelOutput {
             logits: self.classifier.forward(features),
             projections: self.projection.forward(hidden),

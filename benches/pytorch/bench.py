@@ -89,12 +89,14 @@ def emit(ctx: Ctx, case: str, ms, **extra):
     print(json.dumps(line), flush=True)
 
 
-def time_ms(ctx: Ctx, fn, heavy: bool = False):
+def time_ms(ctx: Ctx, fn, heavy: bool = False, cpu_ms=None):
     """Median per-call time in ms.
 
     Short cases: warm-up for >= 0.5 s (0.1 s quick) and >= 5 calls, then samples of as many
     calls as fill ~20 ms (5 ms quick); 25 samples (7 quick).
     Heavy cases (training steps): 2 warm-up + 5 timed single calls (1 + 3 quick).
+    With a list `cpu_ms`, the median per-call CPU time of the process (all threads) is
+    appended to it.
     """
     if heavy:
         warm, samples, per_sample_s, min_warm_s = (1, 3, 0.0, 0.0) if ctx.quick else (2, 5, 0.0, 0.0)
@@ -109,14 +111,17 @@ def time_ms(ctx: Ctx, fn, heavy: bool = False):
         ctx.sync()
     one = (time.perf_counter() - t0) / n
     inner = 1 if heavy else max(1, int(per_sample_s / max(one, 1e-9)))
-    times = []
+    times, cpu = [], []
     for _ in range(samples):
         ctx.sync()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(inner):
             fn()
         ctx.sync()
         times.append((time.perf_counter() - t) / inner)
+        cpu.append((time.process_time() - c) / inner)
+    if cpu_ms is not None:
+        cpu_ms.append(statistics.median(cpu) * 1e3)
     return statistics.median(times) * 1e3
 
 
@@ -238,7 +243,7 @@ class ResNet32Rescom(nn.Module):
         return self.fc(h), (self.proj(h) if with_projection else None)
 
 
-def bench_resnet(ctx: Ctx, rescom: bool):
+def bench_resnet(ctx: Ctx, rescom: bool, cpu_ms=None):
     s = CIFAR100
     n = 128
     torch.manual_seed(SEED)
@@ -262,7 +267,7 @@ def bench_resnet(ctx: Ctx, rescom: bool):
             F.cross_entropy(logits, labels).backward()
             opt.step()
 
-    return time_ms(ctx, step, heavy=True)
+    return time_ms(ctx, step, heavy=True, cpu_ms=cpu_ms)
 
 
 # --------------------------------------------------------------------------------------
@@ -366,7 +371,9 @@ def run_case(ctx: Ctx, case: str):
     if case == "mining_memory_inat":
         return bench_memory(ctx)
     if case.startswith("resnet32_step_"):
-        return emit(ctx, case, bench_resnet(ctx, case.endswith("rescom")))
+        cpu = []
+        ms = bench_resnet(ctx, case.endswith("rescom"), cpu)
+        return emit(ctx, case, ms, cpu_ms=round(cpu[0], 3))
     kind, _, rest = case.partition("_")
     loop = rest.endswith("_loop")
     s = LOSS_CASES[rest[:-5] if loop else rest]

@@ -10,6 +10,15 @@
 //! The module keeps the parameter names and the record layout of Burn's `BatchNorm` (`gamma`,
 //! `beta`, `training`, `running_mean`, `running_var`, `momentum`, `epsilon`), so records saved
 //! from networks built on Burn's layer load into this one unchanged.
+//!
+//! On the flex CPU backend (`f32`, `f64`) the training path runs the crate's own kernels, a
+//! few passes over the data with the ReLU that follows fused in ([`BatchNorm::forward_relu`]);
+//! elsewhere it runs Burn's batch normalisation. Both compute the same function.
+
+#[cfg(feature = "flex")]
+mod flex;
+#[cfg(feature = "flex")]
+mod kernel;
 
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Flag, Module, ModuleDisplay, Param, RunningState};
@@ -138,9 +147,46 @@ impl BatchNorm {
             self.num_features()
         );
         if input.device().is_autodiff() && self.training.is_enabled() {
-            self.forward_train(input)
+            self.forward_train(input, false)
         } else {
             self.forward_inference(input)
+        }
+    }
+
+    /// `relu(self.forward(input))`; in training mode on flex the ReLU runs inside the
+    /// normalisation's own passes.
+    ///
+    /// # Shapes
+    /// - `input`: `[B, C, ...]` (rank 2 or more)
+    /// - output: same as `input`
+    ///
+    /// # Panics
+    /// As [`BatchNorm::forward`].
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use rescom::model::BatchNormConfig;
+    ///
+    /// let device = Device::flex().autodiff();
+    /// let norm = BatchNormConfig::new(1).init(&device)?;
+    /// let x = Tensor::<2>::from_floats([[1.0], [2.0], [3.0], [6.0]], &device);
+    /// let y = norm.forward_relu(x).into_data().try_to_vec::<f32>().unwrap();
+    /// // The two values below the mean of 3 are cut to zero.
+    /// assert_eq!(&y[..3], &[0.0, 0.0, 0.0]);
+    /// assert!(y[3] > 1.0);
+    /// # Ok::<(), rescom::Error>(())
+    /// ```
+    pub fn forward_relu<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let dims = input.dims();
+        assert!(
+            D >= 2 && dims[1] == self.num_features(),
+            "BatchNorm over {} channels got an input of shape {dims:?}",
+            self.num_features()
+        );
+        if input.device().is_autodiff() && self.training.is_enabled() {
+            self.forward_train(input, true)
+        } else {
+            burn::tensor::activation::relu(self.forward_inference(input))
         }
     }
 
@@ -156,15 +202,12 @@ impl BatchNorm {
         )
     }
 
-    fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+    /// The training path: normalises with the batch statistics (then a ReLU when `relu`) and
+    /// updates the running statistics.
+    fn forward_train<const D: usize>(&self, input: Tensor<D>, relu: bool) -> Tensor<D> {
         let device = input.device();
         let per_channel = input.shape().num_elements() / self.num_features();
-        let batch = burn::tensor::module::batch_norm_train(
-            input,
-            self.gamma.val(),
-            self.beta.val(),
-            self.epsilon,
-        );
+        let (output, mean, variance) = self.batch_statistics(input, relu);
         let momentum = self.momentum;
         let blend = |running: Tensor<1>, current: Tensor<1>| {
             running
@@ -173,16 +216,35 @@ impl BatchNorm {
                 .add(current.detach().mul_scalar(momentum))
                 .detach()
         };
-        let running_mean = blend(self.running_mean.value_sync(), batch.mean);
+        let running_mean = blend(self.running_mean.value_sync(), mean);
         self.running_mean.update(running_mean);
         let running_var = self.running_var.value_sync();
         if per_channel > 1 {
-            let unbiased = batch
-                .variance
-                .mul_scalar(per_channel as f64 / (per_channel - 1) as f64);
+            let unbiased = variance.mul_scalar(per_channel as f64 / (per_channel - 1) as f64);
             self.running_var.update(blend(running_var, unbiased));
         }
-        batch.output
+        output
+    }
+
+    /// The output normalised with the batch statistics (then a ReLU when `relu`), the batch
+    /// mean and the biased batch variance.
+    fn batch_statistics<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        relu: bool,
+    ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+        let (gamma, beta) = (self.gamma.val(), self.beta.val());
+        #[cfg(feature = "flex")]
+        if flex::handles(&input, &gamma, &beta) {
+            return flex::batch_norm_train(input, gamma, beta, self.epsilon, relu);
+        }
+        let batch = burn::tensor::module::batch_norm_train(input, gamma, beta, self.epsilon);
+        let output = if relu {
+            burn::tensor::activation::relu(batch.output)
+        } else {
+            batch.output
+        };
+        (output, batch.mean, batch.variance)
     }
 }
 
@@ -299,6 +361,46 @@ mod tests {
             let ch = (k / 2) % 3;
             let want = (values[k] as f64 - mean[ch]) / (biased[ch] + 1e-5).sqrt();
             assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    /// `forward_relu` is `relu(forward)`, in values, gradients and running statistics, on the
+    /// flex path (the crate's kernels) as on the ndarray one (Burn's batch normalisation).
+    #[test]
+    #[allow(deprecated)]
+    fn forward_relu_is_relu_of_forward_on_every_backend() {
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            let shape = [3, 4, 5, 2];
+            device.seed(9);
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 1.5), &device);
+            let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let norm = BatchNormConfig::new(4).init(&device).unwrap();
+                let x = x.clone().require_grad();
+                let y = if fused {
+                    norm.forward_relu(x.clone())
+                } else {
+                    burn::tensor::activation::relu(norm.forward(x.clone()))
+                };
+                let grads = (y.clone() * r.clone()).sum().backward();
+                let flat = |t: Tensor<4>| host(t.flatten::<1>(0, 3));
+                [
+                    flat(y),
+                    flat(x.grad(&grads).unwrap()),
+                    host(norm.gamma.val().grad(&grads).unwrap()),
+                    host(norm.running_mean.value_sync()),
+                    host(norm.running_var.value_sync()),
+                ]
+            };
+            let (fused, plain) = (run(true), run(false));
+            for (a, b) in fused.iter().zip(&plain) {
+                for (p, q) in a.iter().zip(b) {
+                    assert!(
+                        (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
+                        "{device:?}: {p} vs {q}"
+                    );
+                }
+            }
         }
     }
 

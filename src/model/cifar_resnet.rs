@@ -14,6 +14,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor, s};
 
+use super::conv::apply;
 use crate::error::{Error, Result};
 use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
 
@@ -126,10 +127,8 @@ impl BasicBlock {
     /// - `x`: `[B, C_in, H, W]`
     /// - output: `[B, planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = self
-            .relu
-            .forward(self.norm1.forward(self.conv1.forward(x.clone())));
-        let out = self.norm2.forward(self.conv2.forward(out));
+        let out = self.norm1.forward_relu(apply(&self.conv1, x.clone()));
+        let out = self.norm2.forward(apply(&self.conv2, out));
         self.relu.forward(out + self.shortcut(x))
     }
 
@@ -187,9 +186,7 @@ impl CifarResNet {
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 4w]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self
-            .relu
-            .forward(self.stem_norm.forward(self.stem.forward(images)));
+        let mut x = self.stem_norm.forward_relu(apply(&self.stem, images));
         for block in &self.blocks {
             x = block.forward(x);
         }

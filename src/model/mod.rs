@@ -6,6 +6,7 @@
 //!   and by the head;
 //! - [`Backbone`]: either of them, chosen at run time by name ([`Architecture`],
 //!   [`BackboneConfig`]);
+//! - [`conv`]: the convolution the networks run (the crate's own kernels on flex);
 //! - [`ResComModel`]: a backbone followed by a [`ResComHead`] (projection MLP and linear
 //!   classifier), whose output [`ResComModelOutput`] is what the ResCom loss takes.
 //!
@@ -14,6 +15,7 @@
 
 pub mod batch_norm;
 pub mod cifar_resnet;
+pub mod conv;
 pub mod resnet;
 
 pub use batch_norm::{BatchNorm, BatchNormConfig};

@@ -16,6 +16,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
+use super::conv::apply;
 use crate::error::{Error, Result};
 use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
 
@@ -161,15 +162,11 @@ impl Bottleneck {
     /// - `x`: `[B, C_in, H, W]`
     /// - output: `[B, 4 * planes, ceil(H / stride), ceil(W / stride)]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = self
-            .relu
-            .forward(self.norm1.forward(self.conv1.forward(x.clone())));
-        let out = self
-            .relu
-            .forward(self.norm2.forward(self.conv2.forward(out)));
-        let out = self.norm3.forward(self.conv3.forward(out));
+        let out = self.norm1.forward_relu(apply(&self.conv1, x.clone()));
+        let out = self.norm2.forward_relu(apply(&self.conv2, out));
+        let out = self.norm3.forward(apply(&self.conv3, out));
         let identity = match &self.downsample {
-            Some((conv, norm)) => norm.forward(conv.forward(x)),
+            Some((projection, norm)) => norm.forward(apply(projection, x)),
             None => x,
         };
         self.relu.forward(out + identity)
@@ -216,9 +213,7 @@ impl ResNet {
     /// - `images`: `[B, in_channels, H, W]`
     /// - output: `[B, 2048]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self
-            .relu
-            .forward(self.stem_norm.forward(self.stem.forward(images)));
+        let x = self.stem_norm.forward_relu(apply(&self.stem, images));
         let mut x = self.pool.forward(x);
         for block in &self.blocks {
             x = block.forward(x);
