@@ -198,6 +198,17 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The output directory of a run cannot be created or written (a path under a regular
+    /// file, a read-only file system, missing permissions, a full disk); found before
+    /// anything is trained.
+    #[error("output directory {path} is not writable: {source}")]
+    OutputNotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// The error of the probe write.
+        #[source]
+        source: std::io::Error,
+    },
     /// Training stopped on an error: a step whose loss could not be computed or is no longer
     /// finite, a batch that could not be loaded, a failed device or checkpoint write. The last
     /// complete checkpoint is kept.

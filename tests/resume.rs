@@ -34,6 +34,8 @@ struct Tiny {
     relu: Relu,
     classifier: Linear,
     projection: Linear,
+    /// A parameter the steps never use, to give the model record a chosen size.
+    ballast: Option<Param<Tensor<1>>>,
     #[module(skip)]
     poison: Poison,
 }
@@ -69,8 +71,18 @@ impl Tiny {
             relu: Relu::new(),
             classifier: linear(8, CLASSES),
             projection: linear(8, 4),
+            ballast: None,
             poison: Poison::default(),
         }
+    }
+
+    /// With an unused parameter of `len` values.
+    fn with_ballast(mut self, len: usize, device: &Device) -> Self {
+        self.ballast = Some(Param::initialized(
+            ParamId::new(),
+            Tensor::ones([len], device),
+        ));
+        self
     }
 
     fn features(&self, images: Tensor<4>) -> Tensor<2> {
@@ -253,6 +265,9 @@ fn resumed_runs_are_bit_identical() {
                 .collect::<Vec<_>>()
         };
         assert_eq!(untimed(&straight), untimed(&resumed), "{method:?}");
+        // The records themselves are the same bytes (tensors in name order, parameter ids
+        // numbered from the paths), although Burn draws ids at random in each process.
+        assert_same_files(straight_dir.path(), split_dir.path(), &kept);
         for file in [
             "summary.json",
             "metrics.csv",
@@ -393,4 +408,248 @@ fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     .err()
     .expect("no checkpoint");
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+}
+
+/// The files `names` of `out`'s `checkpoint/` directory (and `summary.json`, `run.json`) hold
+/// the same bytes in both runs, and the directories list exactly these records.
+fn assert_same_files(a: &Path, b: &Path, names: &[String]) {
+    for dir in [a, b] {
+        let mut listed: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, names, "{}", dir.display());
+    }
+    for name in names {
+        let path = |dir: &Path| dir.join("checkpoint").join(name);
+        assert!(
+            std::fs::read(path(a)).unwrap() == std::fs::read(path(b)).unwrap(),
+            "{name} differs"
+        );
+    }
+    for file in ["summary.json", "run.json"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+}
+
+/// Every temporary file of an atomic write under `dir`, at any depth.
+fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(".tmp-"))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+const KEPT_AFTER_4: [&str; 6] = [
+    "model-3.bpk",
+    "model-4.bpk",
+    "optim-3.bpk",
+    "optim-4.bpk",
+    "scheduler-3.bpk",
+    "scheduler-4.bpk",
+];
+
+fn kept_after_4() -> Vec<String> {
+    KEPT_AFTER_4.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_run_killed_inside_a_write_resumes_exactly_and_tidies_up() {
+    let config = config(Method::Rescom, 4);
+    let straight = tempfile::tempdir().unwrap();
+    run(&config, straight.path(), false, None);
+
+    let killed = tempfile::tempdir().unwrap();
+    run(&config, killed.path(), false, Some(3));
+    let checkpoint = killed.path().join("checkpoint");
+    let copy = |from: &str, to: &str| std::fs::copy(checkpoint.join(from), checkpoint.join(to));
+    // What a process killed at these moments leaves: records of epoch 4 saved but not all
+    // three (killed while saving), a record of epoch 1 not yet deleted (killed while deleting),
+    // and torn temporary files of a checkpoint write and a report write.
+    copy("model-3.bpk", "model-4.bpk").unwrap();
+    copy("optim-2.bpk", "optim-1.bpk").unwrap();
+    std::fs::write(checkpoint.join(".scheduler-4.bpk.tmp-4000000"), b"torn").unwrap();
+    std::fs::write(killed.path().join(".summary.json.tmp-4000001"), b"{\"to").unwrap();
+
+    let resumed = run(&config, killed.path(), true, None);
+    assert_eq!(resumed.epochs_done(), 4);
+    assert_same_files(straight.path(), killed.path(), &kept_after_4());
+    assert_eq!(temporaries(killed.path()), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_run_killed_before_its_first_checkpoint_starts_again_on_resume() {
+    let config = config(Method::Rescom, 4);
+    let straight = tempfile::tempdir().unwrap();
+    run(&config, straight.path(), false, None);
+
+    // The run has written its run.json, and was killed while saving its first checkpoint.
+    let killed = tempfile::tempdir().unwrap();
+    run(&config, killed.path(), false, Some(0));
+    let checkpoint = killed.path().join("checkpoint");
+    std::fs::create_dir_all(&checkpoint).unwrap();
+    std::fs::copy(
+        straight.path().join("checkpoint/optim-4.bpk"),
+        checkpoint.join("optim-1.bpk"),
+    )
+    .unwrap();
+    std::fs::write(checkpoint.join(".model-1.bpk.tmp-4000000"), b"torn").unwrap();
+    let resumed = run(&config, killed.path(), true, None);
+    assert_eq!(resumed.epochs_done(), 4);
+    assert_same_files(straight.path(), killed.path(), &kept_after_4());
+    assert_eq!(temporaries(killed.path()), Vec::<std::path::PathBuf>::new());
+
+    // Records of a later epoch without a complete one are damage, not a fresh start.
+    for name in [
+        "model-3.bpk",
+        "model-4.bpk",
+        "optim-3.bpk",
+        "scheduler-3.bpk",
+    ] {
+        std::fs::remove_file(checkpoint.join(name)).unwrap();
+    }
+    std::fs::remove_file(checkpoint.join("scheduler-4.bpk")).unwrap();
+    let mut options = quiet(killed.path());
+    options.resume = true;
+    let err = fit(
+        &config,
+        Tiny::new(&Device::flex().autodiff()),
+        data(12),
+        options,
+    )
+    .err()
+    .expect("no complete checkpoint after the first epoch");
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    assert!(
+        checkpoint.join("optim-4.bpk").exists(),
+        "nothing is deleted"
+    );
+}
+
+#[test]
+fn an_unwritable_output_directory_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory under a regular file cannot be made, not even by root (which mode bits do
+    // not stop).
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let out = file.join("run");
+    for resume in [false, true] {
+        let network = Tiny::new(&Device::flex().autodiff());
+        let steps = network.poison.steps.clone();
+        let mut options = quiet(&out);
+        options.resume = resume;
+        let err = fit(&config(Method::Rescom, 2), network, data(12), options)
+            .err()
+            .expect("an unwritable output must be refused");
+        assert!(matches!(err, Error::OutputNotWritable { .. }), "{err}");
+        assert!(err.to_string().contains("is not writable"), "{err}");
+        assert!(err.to_string().contains(&*out.to_string_lossy()), "{err}");
+        assert_eq!(steps.load(Ordering::SeqCst), 0, "nothing may be trained");
+    }
+}
+
+/// The environment variable that makes [`full_disk_child`] run (with the run's directory).
+const FULL_DISK_DIR: &str = "RESCOM_TEST_FULL_DISK_DIR";
+/// The model record with its ballast takes about 256 KiB; every other file of the run less
+/// than this limit.
+const FILE_LIMIT_KIB: u64 = 128;
+const BALLAST: usize = 64 * 1024;
+
+fn ballasted() -> Tiny {
+    let device = Device::flex().autodiff();
+    Tiny::new(&device).with_ballast(BALLAST, &device)
+}
+
+/// Resumes the run in `$RESCOM_TEST_FULL_DISK_DIR` in a process that cannot write a file
+/// larger than [`FILE_LIMIT_KIB`]: run by
+/// `a_full_disk_stops_the_run_and_keeps_the_last_checkpoint`, not on its own.
+#[test]
+#[ignore = "runs in a child process of a_full_disk_stops_the_run_and_keeps_the_last_checkpoint"]
+fn full_disk_child() {
+    let Some(dir) = std::env::var_os(FULL_DISK_DIR) else {
+        return;
+    };
+    let mut options = quiet(Path::new(&dir));
+    options.resume = true;
+    let err = fit(&config(Method::Rescom, 3), ballasted(), data(12), options)
+        .err()
+        .expect("a checkpoint larger than the disk allows must stop the run");
+    println!("the run stopped with: {err}");
+    assert!(matches!(err, Error::Training { .. }), "{err}");
+    assert!(err.to_string().contains("model-2.bpk"), "{err}");
+    assert!(err.to_string().contains("File too large"), "{err}");
+}
+
+#[test]
+fn a_full_disk_stops_the_run_and_keeps_the_last_checkpoint() {
+    let config = config(Method::Rescom, 3);
+    let straight = tempfile::tempdir().unwrap();
+    let options = quiet(straight.path());
+    fit(&config, ballasted(), data(12), options).unwrap();
+    let record = std::fs::metadata(straight.path().join("checkpoint/model-3.bpk"))
+        .unwrap()
+        .len();
+    assert!(record > 2 * FILE_LIMIT_KIB * 1024, "{record} bytes");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = quiet(dir.path());
+    options.stop_after = Some(1);
+    fit(&config, ballasted(), data(12), options).unwrap();
+    // The second epoch in a child process whose files may not grow beyond the limit
+    // (RLIMIT_FSIZE, which binds root too; with SIGXFSZ ignored, a write past it fails with
+    // EFBIG, as on a full disk).
+    let exe = std::env::current_exe().unwrap();
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {FILE_LIMIT_KIB} && exec \"$0\" \"$@\""
+        ))
+        .arg(&exe)
+        .args(["full_disk_child", "--exact", "--ignored", "--nocapture"])
+        .env(FULL_DISK_DIR, dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success() && stdout.contains("the run stopped with"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    let checkpoints = rescom::train::CheckpointDir::new(dir.path().join("checkpoint"));
+    assert_eq!(
+        checkpoints.complete_epochs(),
+        vec![1],
+        "the last good checkpoint is kept"
+    );
+    assert_eq!(temporaries(dir.path()), Vec::<std::path::PathBuf>::new());
+
+    // With room again, the run continues from it and ends as the straight one.
+    let mut options = quiet(dir.path());
+    options.resume = true;
+    let resumed = fit(&config, ballasted(), data(12), options).unwrap();
+    assert_eq!(resumed.epochs_done(), 3);
+    let kept: Vec<String> = ["model-2.bpk", "model-3.bpk", "optim-2.bpk", "optim-3.bpk"]
+        .into_iter()
+        .chain(["scheduler-2.bpk", "scheduler-3.bpk"])
+        .map(String::from)
+        .collect();
+    assert_same_files(straight.path(), dir.path(), &kept);
 }

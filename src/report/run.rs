@@ -37,7 +37,7 @@ use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
     AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
     KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, TrainConfig,
-    TrainRecordMetric, write_atomic,
+    TrainRecordMetric, remove_stale_temporaries, with_canonical_ids, write_atomic,
 };
 
 /// Where a run trains.
@@ -169,6 +169,26 @@ impl RunState {
     }
 }
 
+/// Checks that `out` and its `checkpoint/` directory can be created and written, with a
+/// probe file written and removed in each, before anything is trained.
+///
+/// # Errors
+/// [`Error::OutputNotWritable`] naming the directory.
+fn ensure_writable(out: &Path) -> Result<()> {
+    for dir in [out.to_path_buf(), out.join("checkpoint")] {
+        let fail = |source| Error::OutputNotWritable {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+        let written = std::fs::write(&probe, b"rescom");
+        let _ = std::fs::remove_file(&probe);
+        written.map_err(fail)?;
+    }
+    Ok(())
+}
+
 /// The outcome of [`fit`].
 pub struct RunOutcome<N> {
     /// The trained model, in inference mode.
@@ -215,7 +235,8 @@ pub fn identity(config: &TrainConfig, train_counts: &[usize]) -> RunIdentity {
 /// [module docs](self)).
 ///
 /// # Errors
-/// An invalid configuration or device choice; on resume, a missing, damaged or mismatched
+/// An output directory that cannot be written ([`Error::OutputNotWritable`], before anything
+/// is trained); an invalid configuration or device choice; on resume, a missing, damaged or mismatched
 /// checkpoint, or one written by a run with another configuration or data
 /// ([`Error::Checkpoint`]); a report that cannot be written; a training step that fails
 /// (a loss that is no longer finite, above all: [`Error::Training`]). The last complete
@@ -230,6 +251,7 @@ pub fn fit<N: ResComNetwork>(
     options.devices.validate()?;
     let RunData { train, test } = data;
     let out = options.out.clone();
+    ensure_writable(&out)?;
     let counts = train.class_counts();
     let devices = options.devices.all().to_vec();
     let replicas = devices.len();
@@ -253,7 +275,7 @@ pub fn fit<N: ResComNetwork>(
     }
     let checkpoints = CheckpointDir::new(out.join("checkpoint"));
 
-    let (start, history, model) = if options.resume {
+    let resume_at = if options.resume {
         let saved = RunState::read(&out)?;
         if saved != state {
             return Err(Error::Checkpoint {
@@ -263,38 +285,61 @@ pub fn fit<N: ResComNetwork>(
                     .into(),
             });
         }
-        let (model, epoch) = load_checkpoint(model, &out)?;
-        checkpoints.check_optimizer(config.optimizer().init(), &model, epoch)?;
-        let schedule: LrSchedulerRecord = checkpoints.read("scheduler", epoch)?;
-        let taken = EpochLrScheduler::steps_in(&schedule).map_err(|e| Error::Checkpoint {
-            path: checkpoints.file("scheduler", epoch),
-            reason: e.to_string(),
-        })?;
-        if taken != (epoch * steps_per_epoch) as u64 {
-            return Err(Error::Checkpoint {
-                path: checkpoints.file("scheduler", epoch),
-                reason: format!(
-                    "the schedule took {taken} steps in {epoch} epochs, this run takes \
-                     {steps_per_epoch} per epoch (other devices?)"
-                ),
-            });
+        // A run stopped before its first checkpoint was complete (no record of a later epoch)
+        // starts again, as its run.json defines it.
+        let started = !checkpoints.complete_epochs().is_empty()
+            || checkpoints.epochs().iter().any(|&epoch| epoch > 1);
+        if started {
+            Some(checkpoints.latest()?)
+        } else {
+            None
         }
-        let mut history = read_history(&out)?;
-        if history.len() < epoch {
-            return Err(Error::Checkpoint {
-                path: out.join("metrics.jsonl"),
-                reason: format!("holds {} epochs, the checkpoint {epoch}", history.len()),
-            });
-        }
-        history.truncate(epoch);
-        (epoch, history, model)
     } else {
-        if checkpoints.path().exists() {
-            std::fs::remove_dir_all(checkpoints.path())
-                .map_err(|e| Error::io(checkpoints.path(), e))?;
+        None
+    };
+
+    let (start, history, model) = match resume_at {
+        Some(epoch) => {
+            let model = checkpoints.load_model(model, epoch)?;
+            checkpoints.check_optimizer(config.optimizer().init(), &model, epoch)?;
+            let schedule: LrSchedulerRecord = checkpoints.read("scheduler", epoch)?;
+            let taken = EpochLrScheduler::steps_in(&schedule).map_err(|e| Error::Checkpoint {
+                path: checkpoints.file("scheduler", epoch),
+                reason: e.to_string(),
+            })?;
+            if taken != (epoch * steps_per_epoch) as u64 {
+                return Err(Error::Checkpoint {
+                    path: checkpoints.file("scheduler", epoch),
+                    reason: format!(
+                        "the schedule took {taken} steps in {epoch} epochs, this run takes \
+                         {steps_per_epoch} per epoch (other devices?)"
+                    ),
+                });
+            }
+            let mut history = read_history(&out)?;
+            if history.len() < epoch {
+                return Err(Error::Checkpoint {
+                    path: out.join("metrics.jsonl"),
+                    reason: format!("holds {} epochs, the checkpoint {epoch}", history.len()),
+                });
+            }
+            history.truncate(epoch);
+            // What a process killed while saving or deleting left behind: the records of
+            // other epochs than the two a run keeps, and temporary files.
+            checkpoints.retain(&[epoch - 1, epoch])?;
+            remove_stale_temporaries(&out)?;
+            (epoch, history, model)
         }
-        state.write(&out)?;
-        (0, Vec::new(), model)
+        None => {
+            if checkpoints.path().exists() {
+                std::fs::remove_dir_all(checkpoints.path())
+                    .map_err(|e| Error::io(checkpoints.path(), e))?;
+            }
+            remove_stale_temporaries(&out)?;
+            state.write(&out)?;
+            // Parameter ids as the checkpoints write them, the same in every process.
+            (0, Vec::new(), with_canonical_ids(model, &out)?)
+        }
     };
 
     let identity = identity(config, &counts);
@@ -391,7 +436,8 @@ pub fn fit<N: ResComNetwork>(
 /// evaluator; returns the report and the epochs the checkpoint completed.
 ///
 /// # Errors
-/// As [`load_checkpoint`], or a failure of the evaluation.
+/// As [`load_checkpoint`]; [`Error::OutputNotWritable`] when `out` cannot be written (the
+/// evaluator logs there); or a failure of the evaluation.
 pub fn evaluate_checkpoint<N: ResComNetwork>(
     config: &TrainConfig,
     network: N,
@@ -400,6 +446,8 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
     renderer: Option<Box<dyn MetricsRenderer>>,
 ) -> Result<(crate::train::EvalReport, usize)> {
     let counts = RunState::read(out)?.train_counts;
+    // burn-train's evaluator writes its metric logs into `out`.
+    ensure_writable(out)?;
     let device = network.devices().first().cloned().unwrap_or_default();
     let objective = config.objective(&counts, &device)?;
     let (model, epoch) = load_checkpoint(LongTailModel::new(network, objective), out)?;

@@ -16,8 +16,12 @@ use burn::train::checkpoint::{
 };
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{Checkpoint as Sections, write_atomic};
+use crate::train::checkpoint::{Checkpoint as Sections, remove_stale_temporaries, write_atomic};
 
 /// The three records of a Learner checkpoint.
 pub const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
@@ -45,32 +49,66 @@ impl CheckpointDir {
         self.dir.join(format!("{name}-{epoch}.bpk"))
     }
 
-    /// A checkpointer of record `name` in this directory.
+    /// A checkpointer of record `name` in this directory. The model's record is written with
+    /// canonical parameter ids (see [`AtomicFileCheckpointer`]).
     pub fn checkpointer(&self, name: &str) -> AtomicFileCheckpointer {
         AtomicFileCheckpointer {
             dir: self.dir.clone(),
             name: name.to_string(),
+            canonical_ids: name == "model",
         }
+    }
+
+    /// The record files in the directory, as `(record, epoch, path)`.
+    fn records(&self) -> Vec<(&'static str, usize, PathBuf)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stem = name.strip_suffix(".bpk")?;
+                RECORDS.iter().find_map(|&record| {
+                    let epoch = stem.strip_prefix(record)?.strip_prefix('-')?.parse().ok()?;
+                    Some((record, epoch, e.path()))
+                })
+            })
+            .collect()
+    }
+
+    /// The epochs with at least one record file, complete or not, in increasing order.
+    pub fn epochs(&self) -> Vec<usize> {
+        let mut epochs: Vec<usize> = self.records().into_iter().map(|(_, e, _)| e).collect();
+        epochs.sort_unstable();
+        epochs.dedup();
+        epochs
     }
 
     /// The epochs whose three records are all present, in increasing order.
     pub fn complete_epochs(&self) -> Vec<usize> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut epochs: Vec<usize> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("model-")?
-                    .strip_suffix(".bpk")?
-                    .parse()
-                    .ok()
-            })
+        self.epochs()
+            .into_iter()
             .filter(|&epoch| RECORDS.iter().all(|r| self.file(r, epoch).is_file()))
-            .collect();
-        epochs.sort_unstable();
-        epochs
+            .collect()
+    }
+
+    /// Removes every record file of an epoch not in `keep`, and the temporary files of writes
+    /// that a killed process left behind ([`remove_stale_temporaries`]).
+    ///
+    /// A run resumed from epoch `E` keeps `E - 1` and `E`, as [`KeepLastTwo`] would have:
+    /// a process killed while saving epoch `E + 1` leaves some of its records, and one killed
+    /// while deleting epoch `E - 2` leaves the others, which no later deletion would reach.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file cannot be removed.
+    pub fn retain(&self, keep: &[usize]) -> Result<()> {
+        for (_, epoch, path) in self.records() {
+            if !keep.contains(&epoch) {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        remove_stale_temporaries(&self.dir)
     }
 
     /// The latest epoch with a complete checkpoint.
@@ -92,14 +130,14 @@ impl CheckpointDir {
     /// The module record of `epoch` applied to `module`, checked first (every parameter with
     /// its shape and type, distinct ids, finite values): a damaged or foreign record is an
     /// [`Error::Checkpoint`] naming the file, never a panic of the Learner.
-    pub fn load_model<T: burn::module::Module>(&self, module: T, epoch: usize) -> Result<T> {
+    pub fn load_model<T: Module>(&self, module: T, epoch: usize) -> Result<T> {
         let (path, records) = self.sections("model", epoch)?;
         records.load_module("model", module, &path)
     }
 
     /// Checks the optimiser record of `epoch` against `model`'s parameters (each state
     /// belongs to one of them, with its shape, type and finite values).
-    pub fn check_optimizer<T: burn::module::Module>(
+    pub fn check_optimizer<T: Module>(
         &self,
         optimizer: burn::optim::ModuleOptimizer,
         model: &T,
@@ -141,10 +179,17 @@ impl CheckpointDir {
 
 /// A burn-train [`Checkpointer`] that writes each record atomically as `NAME-EPOCH.bpk`
 /// (burnpack), and reports every I/O or decoding failure as an error.
+///
+/// Records are written in a canonical layout, so that the same state gives the same bytes in
+/// every process: tensors in name order (Burn lists them in the order of a hash map) and, for
+/// the model, each parameter id replaced by the tensor's position in that order, as
+/// [`with_canonical_ids`] numbers a model's parameters. (Burn draws ids at random, and a
+/// batch-norm statistic keeps a fresh one when a record is loaded.)
 #[derive(Debug, Clone)]
 pub struct AtomicFileCheckpointer {
     dir: PathBuf,
     name: String,
+    canonical_ids: bool,
 }
 
 impl AtomicFileCheckpointer {
@@ -158,6 +203,12 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
         let bytes = record
             .checkpoint_into_bytes()
             .map_err(CheckpointerError::Record)?;
+        let bytes = canonical(bytes, self.canonical_ids).map_err(|e| {
+            CheckpointerError::IOError(std::io::Error::other(format!(
+                "{}: {e}",
+                self.path(epoch).display()
+            )))
+        })?;
         write_atomic(&self.path(epoch), &bytes)
             .map_err(|e| CheckpointerError::IOError(std::io::Error::other(e.to_string())))
     }
@@ -173,9 +224,58 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
 
     fn restore(&self, epoch: usize) -> std::result::Result<R, CheckpointerError> {
         let bytes = std::fs::read(self.path(epoch)).map_err(CheckpointerError::IOError)?;
-        R::checkpoint_from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(CheckpointerError::Record)
+        R::checkpoint_from_bytes(Bytes::from_bytes_vec(bytes)).map_err(CheckpointerError::Record)
     }
+}
+
+/// A burnpack record rewritten with its tensors in name order and, with `ids`, each tensor's
+/// parameter id replaced by its position in that order plus one.
+fn canonical(bytes: Bytes, ids: bool) -> std::result::Result<Vec<u8>, burn_pack::Error> {
+    let reader = burn_pack::Reader::from_bytes(bytes)?;
+    let scalars = reader.scalars().clone();
+    let metadata = reader.metadata().clone();
+    let mut tensors = reader.into_tensors()?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    if ids {
+        for (i, tensor) in tensors.iter_mut().enumerate() {
+            tensor.param_id = Some(i as u64 + 1);
+        }
+    }
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (key, value) in &scalars {
+        writer = writer.with_scalar(key, *value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    Ok(writer.into_bytes()?.to_vec())
+}
+
+/// `module` with the parameter ids its checkpoints are written with: each parameter numbered
+/// by the position of its path among the module's record entries in name order, from 1.
+///
+/// Burn draws parameter ids at random, and the optimiser files its state under them. A run
+/// that starts from a module numbered this way writes the same checkpoint bytes, given the
+/// same seed, in every process, whether it ran straight through or was stopped and resumed.
+///
+/// # Errors
+/// [`Error::Checkpoint`] (naming `what`) if the module's record cannot be written or read back.
+pub fn with_canonical_ids<T: Module>(module: T, what: &Path) -> Result<T> {
+    let bad = |reason: String| Error::Checkpoint {
+        path: what.to_path_buf(),
+        reason: format!("numbering the parameters: {reason}"),
+    };
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| bad(e.to_string()))?;
+    let bytes = canonical(bytes, true).map_err(|e| bad(e.to_string()))?;
+    let record =
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| bad(e.to_string()))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Saves a checkpoint after every epoch and deletes the one two epochs back, so that the

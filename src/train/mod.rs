@@ -11,8 +11,10 @@ pub mod recipe;
 pub mod schedule;
 pub mod step;
 
-pub use checkpoint::{Checkpoint, write_atomic};
-pub use checkpointer::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo};
+pub use checkpoint::{
+    Checkpoint, SLOW_WRITES_ENV, is_stale_temporary, remove_stale_temporaries, write_atomic,
+};
+pub use checkpointer::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo, with_canonical_ids};
 pub use config::{LossSettings, Method, Parts, TrainConfig};
 pub use learner_metrics::{
     AccuracyFigure, ClassAccuracyMetric, EVAL_REPORT, EvalReportMetric, LatestReport, LossTerm,
