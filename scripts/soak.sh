@@ -36,12 +36,12 @@ epochs=$(( kills + 3 ))
 slow_ms=150
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rescom-target}"
-cargo build --release --example train --quiet
-train="$CARGO_TARGET_DIR/release/examples/train"
-[[ -x "$train" ]] || { echo "no binary at $train" >&2; exit 2; }
-
 work=$(mktemp -d)
 if [[ -z "${SOAK_KEEP:-}" ]]; then trap 'rm -rf "$work"' EXIT; else echo "runs kept in $work"; fi
+cargo build --release --example train --quiet
+# A copy of its own: a later build in the same target directory replaces the binary there.
+train="$work/train"
+cp "$CARGO_TARGET_DIR/release/examples/train" "$train"
 ref="$work/reference" run="$work/killed"
 args=(--smoke --epochs "$epochs" --seed 0 --workers 1)
 

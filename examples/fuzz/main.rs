@@ -1,10 +1,11 @@
 //! Fuzzing of every reader of outside bytes, on stable Rust.
 //!
 //! Each reader (CIFAR binary batches, IDX files raw and gzipped, list files and the image paths
-//! they name, PNG and JPEG images, checkpoints) is called on inputs made by mutating real seeds:
-//! the CIFAR fixtures, the headers and first records of the fetched Fashion-MNIST and MNIST
-//! files (when `data/` holds them), small generated PNG and JPEG files, a checkpoint written
-//! here. Mutations: bit flips, byte changes, truncations, extensions, extreme header fields
+//! they name, PNG and JPEG images, a run's checkpoint directory with `run.json` and
+//! `metrics.jsonl` as `--resume` and `--eval-only` read them) is called on inputs made by
+//! mutating real seeds: the CIFAR fixtures, the headers and first records of the fetched
+//! Fashion-MNIST and MNIST files (when `data/` holds them), small generated PNG and JPEG files,
+//! the output of a small training run made here. Mutations: bit flips, byte changes, truncations, extensions, extreme header fields
 //! (counts, dimensions, lengths near `u32::MAX`), splices, deletions, insertions and random
 //! bytes. Every input must end in an accepted value or a clear `rescom::Error` (one that names
 //! the file); a panic (counted by a panic hook, even one caught inside the reader), an abort, a

@@ -7,18 +7,26 @@
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::optim::{
-    GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+use burn::train::LearnerSummary;
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::MetricDefinition;
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
 };
-use burn::tensor::{Bool, Bytes, Device, Distribution, Int, Tensor, TensorData};
 use rescom::data::list::MAX_IMAGE_BYTES;
-use rescom::data::{Cifar, Dataset, ListDataset, OnUnreadable, load_cifar_file, load_idx_pair};
-use rescom::head::{ResComHead, ResComHeadConfig};
-use rescom::report::EpochRecord;
-use rescom::train::{Checkpoint, LossSettings, LrSchedule, Method, Parts, TrainConfig};
-use rescom::{Error, ResComLoss, Result, Rng};
-use serde::{Deserialize, Serialize};
+use rescom::data::{
+    Cifar, Dataset, EvalLoader, InMemoryDataset, ListDataset, LoaderConfig, OnUnreadable, Pipeline,
+    Step, TwoViewLoader, load_cifar_file, load_idx_pair,
+};
+use rescom::report::{RunData, RunOptions, evaluate_checkpoint, fit, read_history};
+use rescom::train::{LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig};
+use rescom::{Error, ResComModelOutput, Result, Rng};
 
 use crate::mutate::{Field, fix_png_crcs, jpeg_fields, mutate, mutate_list, png_fields};
 
@@ -95,7 +103,7 @@ pub const TARGETS: &[Entry] = &[
     },
     Entry {
         name: "checkpoint",
-        about: "checkpoint container and its records (Checkpoint::load, as resume reads it)",
+        about: "a run's checkpoint directory, run.json and metrics.jsonl (--resume, --eval-only)",
         make: CheckpointTarget::make,
     },
 ];
@@ -590,58 +598,195 @@ impl Target for ListTarget {
 
 // ----- checkpoints ----------------------------------------------------------------------------
 
-/// Checkpoint metadata shaped like a training run's: configuration, histogram, position and
-/// history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Meta {
-    config: TrainConfig,
-    train_counts: Vec<usize>,
-    epochs_done: usize,
-    history: Vec<EpochRecord>,
+/// The record files of the seed run's checkpoint directory (two epochs kept), then the other
+/// files `--resume` and `--eval-only` read.
+const SEED_FILES: [&str; 8] = [
+    "run/checkpoint/model-2.bpk",
+    "run/checkpoint/optim-2.bpk",
+    "run/checkpoint/scheduler-2.bpk",
+    "run/checkpoint/model-1.bpk",
+    "run/checkpoint/optim-1.bpk",
+    "run/checkpoint/scheduler-1.bpk",
+    "run/run.json",
+    "run/metrics.jsonl",
+];
+
+/// Files an input may add: records of a later epoch (a save cut short) and the temporary file
+/// of a killed write.
+const EXTRA_FILES: [&str; 3] = [
+    "run/checkpoint/model-3.bpk",
+    "run/checkpoint/optim-3.bpk",
+    "run/checkpoint/.model-2.bpk.tmp-1",
+];
+
+/// The names of an input's files, one a line: the files an input leaves out are absent from
+/// the run directory the reader sees (files of earlier inputs stay in the target's directory).
+const MANIFEST: &str = "manifest";
+
+const SIDE: usize = 4;
+const CLASSES: usize = 3;
+
+/// A small network with the kinds of state a real one has: weights, batch-norm running
+/// statistics and a projection head.
+#[derive(Module, Debug)]
+pub struct Small {
+    body: Linear,
+    norm: BatchNorm,
+    classifier: Linear,
+    projection: Linear,
 }
 
-const MAGIC: &[u8; 8] = b"RESCOMCK";
-
-/// A checkpoint's parts: metadata bytes and named sections.
-type Pieces = (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>);
-
-/// Splits a well-formed checkpoint into its parts (the seed only).
-fn split(bytes: &[u8]) -> Option<Pieces> {
-    let mut cursor = bytes.get(16..)?;
-    let count = u32::from_le_bytes(bytes.get(12..16)?.try_into().ok()?);
-    let mut take = || {
-        let len = u64::from_le_bytes(cursor.get(..8)?.try_into().ok()?) as usize;
-        let data = cursor.get(8..8 + len)?.to_vec();
-        cursor = &cursor[8 + len..];
-        Some(data)
-    };
-    let meta = take()?;
-    let mut sections = Vec::new();
-    for _ in 0..count {
-        sections.push((take()?, take()?));
+impl Small {
+    fn new(device: &Device) -> Self {
+        // The same weights in every process.
+        device.seed(7);
+        Self {
+            body: LinearConfig::new(SIDE * SIDE, 8).init(device),
+            norm: BatchNormConfig::new(8).init(device),
+            classifier: LinearConfig::new(8, CLASSES).init(device),
+            projection: LinearConfig::new(8, 4).init(device),
+        }
     }
-    Some((meta, sections))
-}
 
-/// Writes parts back into the container layout: magic, version, section count, then each
-/// block behind its little-endian `u64` length.
-fn join(meta: &[u8], sections: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let mut out = MAGIC.to_vec();
-    out.extend(1u32.to_le_bytes());
-    out.extend((sections.len() as u32).to_le_bytes());
-    let mut put = |b: &[u8]| {
-        out.extend((b.len() as u64).to_le_bytes());
-        out.extend_from_slice(b);
-    };
-    put(meta);
-    for (name, data) in sections {
-        put(name);
-        put(data);
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let [b, ..] = images.dims();
+        let x = self.body.forward(images.reshape([b, SIDE * SIDE]));
+        let x = self.norm.forward(x.reshape([b, 8, 1])).reshape([b, 8]);
+        burn::tensor::activation::relu(x)
     }
-    out
 }
 
-/// The burnpack header of a record section: format version and metadata length.
+impl ResComNetwork for Small {
+    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
+        let f = self.features(images);
+        ResComModelOutput {
+            logits: self.classifier.forward(f.clone()),
+            projections: self.projection.forward(f),
+        }
+    }
+
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.features(images))
+    }
+}
+
+/// A renderer that shows nothing (the worker's standard output carries its reports).
+struct Silent;
+
+impl MetricsRendererTraining for Silent {
+    fn update_train(&mut self, _: MetricState) {}
+    fn update_valid(&mut self, _: MetricState) {}
+    fn on_train_end(
+        &mut self,
+        _: Option<LearnerSummary>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRendererEvaluation for Silent {
+    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
+    fn on_test_end(
+        &mut self,
+        _: Option<LearnerSummary>,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl TrainingProgressLogger for Silent {
+    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
+    fn update_epoch(&mut self, _: usize) {}
+    fn start_split(&mut self, _: &str, _: usize) {}
+    fn update_split(&mut self, _: usize) {}
+    fn end_split(&mut self) {}
+    fn end(&mut self) {}
+    fn log_event_training(&mut self, _: String) {}
+}
+
+impl EvaluationProgressLogger for Silent {
+    fn start_global_progress(&mut self, _: usize) {}
+    fn start_test(&mut self, _: &str, _: usize) {}
+    fn update_test_progress(&mut self, _: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _: String) {}
+}
+
+impl MetricsRenderer for Silent {
+    fn manual_close(&mut self) {}
+    fn register_metric(&mut self, _: MetricDefinition) {}
+}
+
+fn silent() -> Option<Box<dyn MetricsRenderer>> {
+    Some(Box::new(Silent))
+}
+
+/// Class `c` is a bright row `c` on a noisy 4x4 image.
+fn synthetic(counts: &[usize], seed: u64) -> Result<Arc<dyn Dataset>> {
+    let mut rng = Rng::new(seed);
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (c, &n) in counts.iter().enumerate() {
+        for _ in 0..n {
+            for p in 0..SIDE * SIDE {
+                let base = if p / SIDE == c { 220.0 } else { 40.0 };
+                pixels.push((base + 25.0 * rng.normal()).clamp(0.0, 255.0) as u8);
+            }
+            labels.push(c);
+        }
+    }
+    Ok(Arc::new(InMemoryDataset::new(
+        1, SIDE, SIDE, pixels, labels, CLASSES,
+    )?))
+}
+
+fn loader_config() -> LoaderConfig {
+    let mut config = LoaderConfig::new(6, 3);
+    config.workers = 1;
+    config
+}
+
+fn eval_loader(device: &Device) -> Result<EvalLoader> {
+    let eval = Pipeline::normalize_only((1, SIDE, SIDE), &[0.3], &[0.3])?;
+    EvalLoader::new(synthetic(&[4, 4, 4], 2)?, eval, loader_config(), device)
+}
+
+fn run_data(device: &Device) -> Result<RunData> {
+    let train = Pipeline::new(
+        vec![Step::HorizontalFlip { p: 0.5 }],
+        None,
+        &[0.3],
+        &[0.3],
+        (1, SIDE, SIDE),
+    )?;
+    Ok(RunData {
+        train: TwoViewLoader::new(synthetic(&[8, 4, 2], 1)?, train, loader_config(), device)?,
+        test: eval_loader(&device.clone().inner())?,
+    })
+}
+
+fn run_config() -> TrainConfig {
+    TrainConfig {
+        method: Method::Rescom,
+        parts: Parts::default(),
+        loss: LossSettings {
+            dim: 4,
+            queue_per_class: 2,
+            hard_positives: 1,
+            hard_negatives: 2,
+            ..LossSettings::default()
+        },
+        epochs: 3,
+        schedule: LrSchedule::cifar_recipe(0.05, 3),
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        seed: 3,
+        eval_every: 1,
+        dataset: "fuzz seed: 14 images, 3 classes".into(),
+    }
+}
+
+/// The burnpack header of a record: format version and metadata length.
 const BURNPACK_FIELDS: [Field; 2] = [
     Field {
         offset: 4,
@@ -655,219 +800,141 @@ const BURNPACK_FIELDS: [Field; 2] = [
     },
 ];
 
-/// A real checkpoint of a small ResCom head, its loss (with the queue) and its optimiser
-/// after one step, read back the way a resumed run reads it.
+/// A run's output directory as `--resume` and `--eval-only` read it: `run.json`,
+/// `metrics.jsonl` and the Learner's checkpoint directory (model, optimiser and scheduler
+/// records of the last two epochs), written by a real run of a small network stopped after
+/// two of its three epochs.
 struct CheckpointTarget {
-    seed: Vec<u8>,
-    parts: Pieces,
-    fields: Vec<Field>,
-    head: ResComHead,
-    loss: ResComLoss,
-    optimizer: ModuleOptimizer,
-}
-
-fn optimizer() -> ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init()
-}
-
-/// A burnpack record rewritten with its tensors in name order (Burn writes them in the order
-/// of a hash map, which differs from process to process) and the random ids [`Renumber`] does
-/// not reach (batch-norm running statistics) replaced by fixed ones.
-fn canonical(bytes: Bytes) -> std::result::Result<Vec<u8>, burn_pack::Error> {
-    let reader = burn_pack::Reader::from_bytes(bytes)?;
-    let scalars = reader.scalars().clone();
-    let metadata = reader.metadata().clone();
-    let mut tensors = reader.into_tensors()?;
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    for (i, tensor) in tensors.iter_mut().enumerate() {
-        if tensor.param_id.is_some_and(|id| id > 1000) {
-            tensor.param_id = Some(10_000 + i as u64);
-        }
-    }
-    let mut writer = burn_pack::Writer::new(tensors);
-    for (key, value) in &scalars {
-        writer = writer.with_scalar(key, *value);
-    }
-    for (key, value) in &metadata {
-        writer = writer.with_metadata(key, value);
-    }
-    Ok(writer.into_bytes()?.to_vec())
-}
-
-/// Numbers a module's parameters from `self.0 + 1` on.
-struct Renumber(u64);
-
-impl Renumber {
-    fn next<T: burn::module::ParameterValue>(&mut self, param: Param<T>) -> Param<T> {
-        self.0 += 1;
-        let (_, value, mapper) = param.consume();
-        Param::from_mapped_value(ParamId::from(self.0), value, mapper)
-    }
-}
-
-impl ModuleMapper for Renumber {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        self.next(param)
-    }
-
-    fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
-        self.next(param)
-    }
-
-    fn map_bool<const D: usize>(
-        &mut self,
-        param: Param<Tensor<D, Bool>>,
-    ) -> Param<Tensor<D, Bool>> {
-        self.next(param)
-    }
+    seeds: Vec<(&'static str, Vec<u8>)>,
+    records: Vec<Vec<u8>>,
 }
 
 impl CheckpointTarget {
     fn make(dir: &Path) -> Result<Box<dyn Target>> {
+        let out = dir.join("seed-run");
+        let _ = std::fs::remove_dir_all(&out);
         let device = Device::flex().autodiff();
-        // The same seed checkpoint in every process, so that an input reproduces alone.
-        device.seed(7);
-        let counts = vec![6, 3, 1];
-        let config = TrainConfig {
-            method: Method::Rescom,
-            parts: Parts::default(),
-            loss: LossSettings {
-                dim: 4,
-                queue_per_class: 2,
-                hard_positives: 1,
-                hard_negatives: 2,
-                ..LossSettings::default()
-            },
-            epochs: 3,
-            schedule: LrSchedule::Constant { lr: 0.1 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            seed: 7,
-            eval_every: 1,
-            dataset: "fuzz seed: 10 images, 3 classes".into(),
-        };
-        // Parameter ids are random in Burn; fixed ones make the seed the same in every run.
-        let head = ResComHeadConfig::new(8, 3, 16, 4)
-            .init(&device)?
-            .map(&mut Renumber(100));
-        let loss = config
-            .rescom_loss(&counts)
-            .init(&device)?
-            .map(&mut Renumber(200));
-        let mut optimizer = optimizer();
-        // One step, so that the optimiser holds momentum state.
-        let features = Tensor::<2>::random([4, 8], Distribution::Normal(0.0, 1.0), &device);
-        let out = head.forward(features);
-        let total = out.logits.sum() + out.projections.powf_scalar(2.0).sum();
-        let grads = GradientsParams::from_grads(total.backward(), &head);
-        let head = optimizer.step(0.1, head, grads);
-        let record_error = |e: &dyn std::fmt::Debug| Error::Checkpoint {
-            path: dir.to_path_buf(),
-            reason: format!("{e:?}"),
-        };
-        let record_bytes = |bytes: std::result::Result<Bytes, _>| -> Result<Vec<u8>> {
-            canonical(bytes.map_err(|e| record_error(&e))?).map_err(|e| record_error(&e))
-        };
-        let sections = vec![
-            (
-                "model".to_string(),
-                record_bytes(head.clone().into_record().into_bytes())?,
-            ),
-            (
-                "loss".to_string(),
-                record_bytes(loss.clone().into_record().into_bytes())?,
-            ),
-            (
-                "optimizer".to_string(),
-                record_bytes(optimizer.into_bytes())?,
-            ),
-        ];
-        let meta = Meta {
-            config,
-            train_counts: counts,
-            epochs_done: 1,
-            history: vec![EpochRecord {
-                epoch: 0,
-                lr: 0.1,
-                loss: 1.5,
-                classification: 1.2,
-                contrastive: Some(0.6),
-                train_top1: 0.25,
-                images_per_second: 120.0,
-                seconds: 0.08,
-                eval: None,
-            }],
-        };
-        let path = dir.join("seed.bin");
-        Checkpoint { meta, sections }.save(&path)?;
-        let seed = std::fs::read(&path).map_err(io(&path))?;
-        let parts = split(&seed).ok_or_else(|| record_error(&"the seed does not split"))?;
-        // Version, count, and the length in front of every block.
-        let mut fields = vec![Field::le(8, 4), Field::le(12, 4)];
-        let mut at = 16;
-        for block in std::iter::once(&parts.0).chain(parts.1.iter().flat_map(|(n, d)| [n, d])) {
-            fields.push(Field::le(at, 8));
-            at += 8 + block.len();
-        }
-        Ok(Box::new(Self {
-            seed,
-            parts,
-            fields,
-            head,
-            loss,
-            optimizer,
-        }))
+        let mut options = RunOptions::new(&out, device.clone());
+        options.stop_after = Some(2);
+        options.renderer = silent();
+        fit(
+            &run_config(),
+            Small::new(&device),
+            run_data(&device)?,
+            options,
+        )?;
+        let seeds = SEED_FILES
+            .iter()
+            .map(|&name| {
+                let path = out.join(name.trim_start_matches("run/"));
+                std::fs::read(&path).map(|b| (name, b)).map_err(io(&path))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let records = seeds[..6].iter().map(|(_, b)| b.clone()).collect();
+        Ok(Box::new(Self { seeds, records }))
     }
+}
+
+/// A number in JSON text replaced by an extreme or malformed one.
+fn mutate_json_number(rng: &mut Rng, data: &mut Vec<u8>) {
+    let starts: Vec<usize> = (0..data.len())
+        .filter(|&i| data[i].is_ascii_digit() && (i == 0 || !data[i - 1].is_ascii_alphanumeric()))
+        .collect();
+    if starts.is_empty() {
+        return;
+    }
+    let at = *pick(rng, &starts);
+    let end = (at..data.len())
+        .find(|&i| !matches!(data[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+'))
+        .unwrap_or(data.len());
+    let values: [&[u8]; 12] = [
+        b"0",
+        b"-1",
+        b"1",
+        b"2",
+        b"4294967295",
+        b"4294967296",
+        b"18446744073709551615",
+        b"18446744073709551616",
+        b"1e309",
+        b"-0.0",
+        b"NaN",
+        b"0.5",
+    ];
+    data.splice(at..end, pick(rng, &values).iter().copied());
 }
 
 impl Target for CheckpointTarget {
     fn generate(&self, rng: &mut Rng) -> Files {
-        let seeds = std::slice::from_ref(&self.seed);
-        let (mut meta, mut sections) = self.parts.clone();
-        let data = match rng.index(100) {
-            // The container as bytes.
-            0..35 => {
-                let mut data = self.seed.clone();
-                mutate(rng, &mut data, &self.fields, seeds);
-                data
-            }
-            // The metadata, re-framed with correct lengths.
-            35..60 => {
-                mutate(rng, &mut meta, &[], &[]);
-                join(&meta, &sections)
-            }
-            // One record section (burnpack), re-framed.
-            60..90 => {
-                let i = rng.index(sections.len());
-                mutate(rng, &mut sections[i].1, &BURNPACK_FIELDS, &[]);
-                join(&meta, &sections)
-            }
-            // The list of sections: one dropped, duplicated, renamed, or two swapped.
-            _ => {
-                let i = rng.index(sections.len());
-                let j = rng.index(sections.len());
-                match rng.index(4) {
-                    0 => drop(sections.remove(i)),
-                    1 => sections.insert(j, sections[i].clone()),
-                    2 => mutate(rng, &mut sections[i].0, &[], &[]),
-                    _ => {
-                        let data = sections[i].1.clone();
-                        sections[i].1 = std::mem::replace(&mut sections[j].1, data);
-                    }
-                }
-                join(&meta, &sections)
+        let mut files = self.seeds.clone();
+        let record = |rng: &mut Rng| {
+            // Mostly the latest epoch, the one a resume reads.
+            if rng.bernoulli(0.8) {
+                rng.index(3)
+            } else {
+                3 + rng.index(3)
             }
         };
-        vec![("checkpoint.bin", data)]
+        match rng.index(100) {
+            0..50 => {
+                let i = record(rng);
+                mutate(rng, &mut files[i].1, &BURNPACK_FIELDS, &self.records);
+            }
+            50..80 => {
+                // run.json or metrics.jsonl.
+                let i = 6 + rng.index(2);
+                if rng.bernoulli(0.5) {
+                    for _ in 0..1 + rng.index(3) {
+                        mutate_json_number(rng, &mut files[i].1);
+                    }
+                } else {
+                    mutate(rng, &mut files[i].1, &[], &[]);
+                }
+            }
+            _ => match rng.index(6) {
+                // A file missing.
+                0 => drop(files.remove(rng.index(files.len()))),
+                // A record of another kind or epoch in a record's place.
+                1 => {
+                    let (i, j) = (record(rng), rng.index(6));
+                    files[i].1 = self.records[j].clone();
+                }
+                // Records of a later epoch: one save cut short, or all three saved as copies.
+                2 => {
+                    files.push((EXTRA_FILES[0], self.records[0].clone()));
+                    if rng.bernoulli(0.5) {
+                        files.push((EXTRA_FILES[1], self.records[1].clone()));
+                    }
+                }
+                // The temporary file of a killed write.
+                3 => {
+                    let mut torn = self.records[0].clone();
+                    torn.truncate(rng.index(torn.len()));
+                    files.push((EXTRA_FILES[2], torn));
+                }
+                // An empty file.
+                4 => {
+                    let i = rng.index(files.len());
+                    files[i].1.clear();
+                }
+                // Records of the two epochs exchanged.
+                _ => {
+                    for i in 0..3 {
+                        let (a, b) = (files[i].1.clone(), files[i + 3].1.clone());
+                        files[i].1 = b;
+                        files[i + 3].1 = a;
+                    }
+                }
+            },
+        }
+        let manifest = files.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("\n");
+        files.push((MANIFEST, manifest.into_bytes()));
+        files
     }
 
     fn budget(&self, files: &Files) -> usize {
-        16 * files[0].1.len() + SLACK
+        // The run's own allocations (loaders, the Learner, its metrics) besides the files.
+        16 * files.iter().map(|(_, b)| b.len()).sum::<usize>() + 4 * SLACK
     }
 
     fn seeds(&self) -> usize {
@@ -875,53 +942,50 @@ impl Target for CheckpointTarget {
     }
 
     fn read(&self, dir: &Path) -> Result<()> {
-        let path = dir.join("checkpoint.bin");
-        let checkpoint = Checkpoint::<Meta>::load(&path)?;
-        let head = checkpoint.load_module("model", self.head.clone(), &path)?;
-        let loss = checkpoint.load_module("loss", self.loss.clone(), &path)?;
-        let mut optimizer =
-            checkpoint.load_optimizer("optimizer", self.optimizer.clone(), &head, &path)?;
-        let bad = |what: &str, e: &dyn std::fmt::Debug| Error::Checkpoint {
-            path: path.clone(),
-            reason: format!("{what}: {e:?}"),
-        };
-        // The first step of the resumed run: the restored head, loss and optimiser in use.
+        // A fresh run directory holding exactly this input's files.
+        let run = dir.join("scratch");
+        if run.exists() {
+            std::fs::remove_dir_all(&run).map_err(io(&run))?;
+        }
+        let manifest = dir.join(MANIFEST);
+        let names = std::fs::read_to_string(&manifest).map_err(io(&manifest))?;
+        for name in names.lines() {
+            let to = run.join(name.trim_start_matches("run/"));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::copy(dir.join(name), &to).map_err(io(&to))?;
+        }
         let device = Device::flex().autodiff();
-        let features = Tensor::<2>::from_data(
-            TensorData::new((0..32).map(|i| (i as f32 * 0.37).sin()).collect(), [4, 8]),
-            &device,
-        );
-        let labels =
-            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 0, 1], [4]), &device);
-        // Finite weights may still overflow: the loss's own check stops such a state, and
-        // that stop is reported against the checkpoint.
-        let output = loss
-            .forward(head.forward(features), labels)
+        let config = run_config();
+        // `--eval-only`: the latest model on the test set, and the history for the summary.
+        let evaluated = evaluate_checkpoint(
+            &config,
+            Small::new(&device),
+            eval_loader(&device.clone().inner())?,
+            &run,
+            silent(),
+        )
+        .and_then(|_| read_history(&run).map(drop));
+        // `--resume`: every record checked and handed to the Learner, which trains the last
+        // epoch from them.
+        let mut options = RunOptions::new(&run, device.clone());
+        options.resume = true;
+        options.renderer = silent();
+        let resumed = fit(&config, Small::new(&device), run_data(&device)?, options)
+            .map(drop)
             .map_err(|e| match e {
-                Error::NonFinite { .. } => {
-                    bad("restored, but its first step stops", &e.to_string())
+                // Weights that pass the record checks (finite) may still overflow in the first
+                // steps: the loss's own check stops the run, and that stop is reported against
+                // the checkpoint it was resumed from.
+                Error::Training { reason } if reason.contains("NaN or infinite") => {
+                    Error::Checkpoint {
+                        path: run.join("checkpoint"),
+                        reason: format!("restored, but the resumed run stops: {reason}"),
+                    }
                 }
                 e => e,
-            })?;
-        let value = output
-            .total
-            .clone()
-            .detach()
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec::<f64>()
-            .map_err(|e| bad("loss value", &e))?;
-        if !value.iter().all(|v| v.is_finite()) {
-            return Err(bad("loss value", &value));
-        }
-        let grads = GradientsParams::from_grads(output.total.backward(), &head);
-        let head = optimizer.step(0.1, head, grads);
-        head.into_record()
-            .into_bytes()
-            .map_err(|e| bad("model after a step", &e))?;
-        optimizer
-            .into_bytes()
-            .map_err(|e| bad("optimizer after a step", &e))?;
-        Ok(())
+            });
+        evaluated.and(resumed)
     }
 }

@@ -11,10 +11,17 @@
 //! `metrics.csv`, `curves.svg`, `per_class.svg`, `summary.json`, and burn-train's own
 //! `train/`, `valid/` metric logs and `experiment.log`.
 //!
-//! A run stopped after any epoch ([`RunOptions::stop_after`], a crash, a kill) continues
-//! with [`RunOptions::resume`] exactly as if it had not stopped: model, batch-norm statistics
-//! and the ResCom queue (the model's record), optimiser state, the schedule's position, and
-//! the data order and augmentations (pure functions of the seed and the epoch) are restored.
+//! The output directory is probed before anything is trained: one that cannot be written is
+//! an [`Error::OutputNotWritable`]. Checkpoint records are the same bytes in every process
+//! for the same seed (see [`AtomicFileCheckpointer`](crate::train::AtomicFileCheckpointer)).
+//!
+//! A run stopped at any moment ([`RunOptions::stop_after`], a crash, a kill, even inside a
+//! write) continues with [`RunOptions::resume`] from its last complete checkpoint exactly as
+//! if it had not stopped: model, batch-norm statistics and the ResCom queue (the model's
+//! record), optimiser state, the schedule's position, and the data order and augmentations
+//! (pure functions of the seed and the epoch) are restored. What a killed process leaves
+//! behind, records of other epochs than the two kept and temporary files, is removed; a run
+//! killed before its first complete checkpoint starts again from its `run.json`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
