@@ -1,20 +1,30 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "data")]
+#[cfg_attr(docsrs, doc(cfg(feature = "data")))]
 pub mod data;
 pub mod error;
 pub mod fifo;
+#[cfg(feature = "models")]
+#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod head;
 pub mod loss;
 #[doc = include_str!("../docs/method.md")]
 pub mod method {}
 pub mod mining;
+#[cfg(feature = "models")]
+#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod model;
 pub mod normalize;
 pub mod queue;
+#[cfg(feature = "report")]
+#[cfg_attr(docsrs, doc(cfg(feature = "report")))]
 pub mod report;
 pub mod rng;
 pub mod stats;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
 pub mod train;
 
 mod check;
