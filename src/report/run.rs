@@ -23,6 +23,7 @@
 //! behind, records of other epochs than the two kept and temporary files, is removed; a run
 //! killed before its first complete checkpoint starts again from its `run.json`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -371,7 +372,10 @@ pub fn fit<N: ResComNetwork>(
     };
     let train = Arc::new(train.starting_at(start));
     let test = Arc::new(test.evaluating(evaluates).starting_at(start));
-    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history);
+    // burn-train's plain renderer (standard output not a terminal) shows progress, not figures.
+    let plain = options.renderer.is_none() && !std::io::stdout().is_terminal();
+    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
+        .with_epoch_lines(plain);
     let history = report.history();
 
     let mut training = SupervisedTraining::new(&out, train, test)
