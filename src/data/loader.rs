@@ -562,6 +562,11 @@ impl EvalLoader {
         self
     }
 
+    /// Classes of the dataset this loader serves.
+    pub fn num_classes(&self) -> usize {
+        self.dataset.num_classes()
+    }
+
     /// Test images this loader serves.
     pub fn len(&self) -> usize {
         self.share.len()

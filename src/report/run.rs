@@ -447,8 +447,10 @@ pub fn fit<N: ResComNetwork>(
 /// evaluator; returns the report and the epochs the checkpoint completed.
 ///
 /// # Errors
-/// As [`load_checkpoint`]; [`Error::OutputNotWritable`] when `out` cannot be written (the
-/// evaluator logs there); or a failure of the evaluation.
+/// As [`load_checkpoint`]; [`Error::Checkpoint`] naming `run.json` when it is missing or
+/// damaged, or its training class counts do not fit the test set (another number of classes)
+/// or `config` (a class without samples); [`Error::OutputNotWritable`] when `out` cannot be
+/// written (the evaluator logs there); an invalid `config`; or a failure of the evaluation.
 pub fn evaluate_checkpoint<N: ResComNetwork>(
     config: &TrainConfig,
     network: N,
@@ -456,11 +458,27 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
     out: &Path,
     renderer: Option<Box<dyn MetricsRenderer>>,
 ) -> Result<(crate::train::EvalReport, usize)> {
+    config.validate()?;
     let counts = RunState::read(out)?.train_counts;
+    let damaged = |reason: String| Error::Checkpoint {
+        path: RunState::path(out),
+        reason,
+    };
+    if counts.len() != test.num_classes() {
+        return Err(damaged(format!(
+            "its class counts list {} classes, the test set has {}",
+            counts.len(),
+            test.num_classes()
+        )));
+    }
     // burn-train's evaluator writes its metric logs into `out`.
     ensure_writable(out)?;
     let device = network.devices().first().cloned().unwrap_or_default();
-    let objective = config.objective(&counts, &device)?;
+    let objective = config.objective(&counts, &device).map_err(|e| {
+        damaged(format!(
+            "its class counts do not fit the configuration: {e}"
+        ))
+    })?;
     let (model, epoch) = load_checkpoint(LongTailModel::new(network, objective), out)?;
     let report = EvalReportMetric::new(&counts);
     let latest = report.latest();
