@@ -100,8 +100,9 @@ for (( i = 0; i < kills; i++ )); do
   elif [[ -n "$(temporaries "$run")" ]]; then
     where="inside a report write"; in_report=$(( in_report + 1 ))
   fi
-  done_epochs=$(ls "$run/checkpoint" 2>/dev/null | sed -n 's/^model-\([0-9]*\)\.bpk$/\1/p' |
-    sort -n | tail -1)
+  # checkpoint/ may not exist yet (a resume that starts again removes it, or a kill before it).
+  done_epochs=$( (ls "$run/checkpoint" 2>/dev/null || true) |
+    sed -n 's/^model-\([0-9]*\)\.bpk$/\1/p' | sort -n | tail -1)
   echo "kill $(( i + 1 )) after $(( $(now_ms) - started )) ms, $where" \
     "(latest model record: epoch ${done_epochs:-none})"
 done
