@@ -6,11 +6,12 @@
 #   scripts/soak.sh [K]            # SOAK_SEED=N picks the kill moments; SOAK_KEEP=1 keeps the runs
 #
 # The kills take turns among three kinds of moments:
-#   - inside a checkpoint write: once a temporary record file appears under checkpoint/, after a
-#     random part of the write;
+#   - inside a checkpoint write: once the process's own temporary record file appears under
+#     checkpoint/ (`.NAME.tmp-PID`; one a killed process left does not count), after a random
+#     part of the write;
 #   - at a random moment: a uniform draw from the start of the process to two epochs later;
-#   - inside a report write (metrics, plots, summary): once a temporary file appears in the run
-#     directory.
+#   - inside a report write (metrics, plots, summary): once the process's own temporary file
+#     appears in the run directory.
 # To make the writes long enough to be hit, the killed processes run with the test hook
 # RESCOM_TEST_SLOW_WRITES_MS (every atomic write pauses halfway through its temporary file).
 # The runs that are not killed (the reference and the last resume) run without it.
@@ -70,9 +71,9 @@ for (( i = 0; i < kills; i++ )); do
   # written nothing to resume.
   deadline=$(( started + 20 * epoch_ms + 60000 ))
   case $kind in
-    0) pattern="$run/checkpoint/.*.tmp-*" ;;
+    0) pattern="$run/checkpoint/.*.tmp-$pid" ;;
     1) pattern="" ; at=$(( started + (RANDOM * 32768 + RANDOM) % (2 * epoch_ms + 1) )) ;;
-    2) pattern="$run/.*.tmp-*" ;;
+    2) pattern="$run/.*.tmp-$pid" ;;
   esac
   while kill -0 "$pid" 2>/dev/null; do
     t=$(now_ms)
@@ -95,9 +96,10 @@ for (( i = 0; i < kills; i++ )); do
   wait "$pid" 2>/dev/null || true
   killed=$(( killed + 1 ))
   where="between writes"
-  if [[ -n "$(temporaries "$run/checkpoint")" ]]; then
+  # Only the killed process's own temporary files tell where it was.
+  if compgen -G "$run/checkpoint/.*.tmp-$pid" >/dev/null; then
     where="inside a checkpoint write"; in_checkpoint=$(( in_checkpoint + 1 ))
-  elif [[ -n "$(temporaries "$run")" ]]; then
+  elif compgen -G "$run/.*.tmp-$pid" >/dev/null; then
     where="inside a report write"; in_report=$(( in_report + 1 ))
   fi
   # checkpoint/ may not exist yet (a resume that starts again removes it, or a kill before it).
