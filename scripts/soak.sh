@@ -5,13 +5,14 @@
 #
 #   scripts/soak.sh [K]            # SOAK_SEED=N picks the kill moments; SOAK_KEEP=1 keeps the runs
 #
-# The kills take turns among three kinds of moments:
-#   - inside a checkpoint write: once the process's own temporary record file appears under
-#     checkpoint/ (`.NAME.tmp-PID`; one a killed process left does not count), after a random
-#     part of the write;
-#   - at a random moment: a uniform draw from the start of the process to two epochs later;
-#   - inside a report write (metrics, plots, summary): once the process's own temporary file
-#     appears in the run directory.
+# Each kill draws a moment uniformly from the start of the process to two epochs later. The
+# kills take turns among three kinds:
+#   - inside a checkpoint write: at the first write of a checkpoint record from that moment on
+#     (once the process's own temporary file appears under checkpoint/, `.NAME.tmp-PID`; one a
+#     killed process left does not count), after a random part of the write;
+#   - at the moment itself;
+#   - inside a report write (run.json, metrics, plots, summary): at the first one from that
+#     moment on, in the same way.
 # To make the writes long enough to be hit, the killed processes run with the test hook
 # RESCOM_TEST_SLOW_WRITES_MS (every atomic write pauses halfway through its temporary file).
 # The runs that are not killed (the reference and the last resume) run without it.
@@ -32,8 +33,9 @@ kills=${1:-3}
 [[ "$kills" =~ ^[0-9]+$ && "$kills" -ge 1 ]] || { echo "usage: $0 [K >= 1]" >&2; exit 2; }
 seed=${SOAK_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$seed
-# A kill loses at most the two epochs a random moment can reach; the run must outlast K kills.
-epochs=$(( kills + 3 ))
+# A killed process completes at most three epochs (a report write after the checkpoint of the
+# third), mostly none or one: the run must outlast K kills.
+epochs=$(( 2 * kills + 3 ))
 slow_ms=150
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rescom-target}"
@@ -67,23 +69,24 @@ for (( i = 0; i < kills; i++ )); do
   pid=$!
   kind=$(( i % 3 ))
   started=$(now_ms)
+  at=$(( started + (RANDOM * 32768 + RANDOM) % (2 * epoch_ms + 1) ))
   # The first run is killed once it has begun its output (run.json): before that it has
   # written nothing to resume.
   deadline=$(( started + 20 * epoch_ms + 60000 ))
   case $kind in
     0) pattern="$run/checkpoint/.*.tmp-$pid" ;;
-    1) pattern="" ; at=$(( started + (RANDOM * 32768 + RANDOM) % (2 * epoch_ms + 1) )) ;;
+    1) pattern="" ;;
     2) pattern="$run/.*.tmp-$pid" ;;
   esac
   while kill -0 "$pid" 2>/dev/null; do
     t=$(now_ms)
     [[ $t -gt $deadline ]] && break
-    if [[ -f "$run/run.json" ]]; then
-      if [[ -n "$pattern" ]] && compgen -G "$pattern" >/dev/null; then
+    if [[ -f "$run/run.json" && $t -ge $at ]]; then
+      [[ -z "$pattern" ]] && break
+      if compgen -G "$pattern" >/dev/null; then
         sleep "0.$(printf %03d $(( RANDOM % slow_ms )))"
         break
       fi
-      [[ -z "$pattern" && $t -ge $at ]] && break
     fi
     sleep 0.005
   done
