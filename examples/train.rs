@@ -13,7 +13,9 @@
 //! Run `cargo run --release --example train -- --help` for every option.
 
 #[path = "../benches/support/allocator.rs"]
-mod allocator;
+pub(crate) mod allocator;
+#[path = "../benches/support/device.rs"]
+pub(crate) mod device;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,7 +83,7 @@ enum Backend {
 
 #[derive(Debug, Parser)]
 #[command(about = "Train ResCom (or a baseline) on a long-tailed dataset")]
-struct Args {
+pub(crate) struct Args {
     /// Dataset.
     #[arg(long, value_enum, default_value = "fashion-mnist-lt")]
     dataset: DatasetName,
@@ -193,25 +195,10 @@ struct Args {
     skip_unreadable: bool,
 }
 
+/// The autodiff device of `backend`, or why there is none (not compiled in, absent).
 fn device(backend: Backend) -> Result<Device, String> {
-    let device = match backend {
-        Backend::Flex => Device::flex(),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        Backend::Ndarray => Device::ndarray(),
-        #[cfg(feature = "vulkan")]
-        Backend::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => Device::cuda(0),
-        #[allow(unreachable_patterns)]
-        other => {
-            return Err(format!(
-                "backend {other:?} is not compiled in; rebuild with `--features {}`",
-                format!("{other:?}").to_lowercase()
-            ));
-        }
-    };
-    Ok(device.autodiff())
+    let name = format!("{backend:?}").to_lowercase();
+    Ok(device::open(&name)?.autodiff())
 }
 
 /// Progress bars on stderr.
@@ -248,16 +235,16 @@ impl Progress for Bars {
     }
 }
 
-struct Data {
-    train: Arc<dyn Dataset>,
-    test: Arc<dyn Dataset>,
+pub(crate) struct Data {
+    pub(crate) train: Arc<dyn Dataset>,
+    pub(crate) test: Arc<dyn Dataset>,
     train_pipeline: Pipeline,
     eval_pipeline: Pipeline,
     description: String,
     channels: usize,
 }
 
-fn load_data(args: &Args) -> rescom::Result<Data> {
+pub(crate) fn load_data(args: &Args) -> rescom::Result<Data> {
     let (train_full, test, channels, name, default_n_max): (
         Arc<dyn Dataset>,
         Arc<dyn Dataset>,
@@ -367,7 +354,7 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
     })
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     allocator::keep_freed_memory();
     let device = device(args.backend)?;
     device.seed(args.seed);

@@ -44,3 +44,6 @@ pub fn scalar(t: Tensor<1>) -> f64 {
 pub fn close(actual: f64, expected: f64, rel: f64, abs: f64) -> bool {
     (actual - expected).abs() <= abs + rel * expected.abs()
 }
+
+pub mod golden;
+pub mod gradients;
