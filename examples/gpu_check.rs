@@ -622,6 +622,9 @@ impl Check {
             &workers.to_string(),
             "--epochs",
             &epochs.to_string(),
+            // One evaluation, after the last epoch.
+            "--eval-every",
+            &epochs.to_string(),
         ]
         .iter()
         .map(|s| s.to_string())
