@@ -3,19 +3,22 @@
 //!
 //! Projection: `Linear(F, hidden) -> BatchNorm -> ReLU -> Linear(hidden, D)`; classifier:
 //! `Linear(F, C)`. The recipes use `64 -> 64 -> 32` on CIFAR ResNets and
-//! `2048 -> 2048 -> 128` on ResNet-50. Weights are Kaiming-normal (fan-in, gain `sqrt(2)`),
-//! biases uniform in `+-1 / sqrt(fan_in)` (PyTorch's default for `nn.Linear` biases).
+//! `2048 -> 2048 -> 128` on ResNet-50. The three linear layers keep PyTorch's default
+//! `nn.Linear` initialisation: weights and biases uniform in `+-1 / sqrt(fan_in)` (Kaiming-uniform
+//! with `a = sqrt(5)`); the batch normalisation starts at scale 1 and shift 0. (Only the backbone
+//! is Kaiming-normal initialised.)
 //!
 //! The batch normalisation acts on `[B, hidden]` directly, one mean and variance per feature
-//! over the batch (PyTorch's `BatchNorm1d`): Burn's `BatchNorm` accepts any `[B, C, ...]`
-//! input of rank 2 or more.
+//! over the batch, with PyTorch's running statistics (`BatchNorm1d`; see
+//! [`crate::model::BatchNorm`]).
 
 use burn::config::Config;
-use burn::module::{Module, Param};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Relu};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig, Relu};
+use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::model::{BatchNorm, BatchNormConfig};
 
 /// Configuration of a [`ResComHead`].
 #[derive(Config, Debug)]
@@ -30,22 +33,16 @@ pub struct ResComHeadConfig {
     pub projection_dim: usize,
 }
 
-/// `Linear(input, output)`: Kaiming-normal weight (fan-in, gain `sqrt(2)`), bias uniform in
+/// `Linear(input, output)` with PyTorch's default initialisation: weight and bias uniform in
 /// `+-1 / sqrt(input)`.
 fn linear(input: usize, output: usize, device: &Device) -> Linear {
-    let mut layer = LinearConfig::new(input, output)
-        .with_initializer(Initializer::KaimingNormal {
-            gain: std::f64::consts::SQRT_2,
-            fan_out_only: false,
-        })
-        .init(device);
     let bound = 1.0 / (input as f64).sqrt();
-    layer.bias = Some(Param::from_tensor(Tensor::random(
-        [output],
-        Distribution::Uniform(-bound, bound),
-        device,
-    )));
-    layer
+    LinearConfig::new(input, output)
+        .with_initializer(Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        })
+        .init(device)
 }
 
 impl ResComHeadConfig {
@@ -66,7 +63,7 @@ impl ResComHeadConfig {
         }
         Ok(ResComHead {
             hidden: linear(self.feature_dim, self.hidden_dim, device),
-            norm: BatchNormConfig::new(self.hidden_dim).init(device),
+            norm: BatchNormConfig::new(self.hidden_dim).init(device)?,
             relu: Relu::new(),
             projection: linear(self.hidden_dim, self.projection_dim, device),
             classifier: linear(self.feature_dim, self.num_classes, device),

@@ -88,6 +88,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use rescom::head::ResComHeadConfig;
 use rescom::model::{
     Architecture, Backbone, BackboneConfig, CifarResNet, CifarResNetConfig, ResComModel,
     ResComModelConfig, ResNetConfig,
@@ -95,7 +96,7 @@ use rescom::model::{
 use rescom::train::Network;
 use rescom::{BalancedSoftmaxLossConfig, Error};
 
-use common::to_vec;
+use common::{fill, to_vec, uniform};
 
 // ----- helpers ------------------------------------------------------------------------------
 
@@ -138,74 +139,6 @@ fn tensors<M: Module>(module: &M) -> Vec<(String, Vec<usize>, Vec<f64>)> {
     let mut c = Collect(Vec::new(), Vec::new());
     module.visit(&mut c);
     c.1
-}
-
-/// `u(i)` in `[0, 1)`: the top 24 bits of the splitmix64 finaliser of `i`; exact in `f32`.
-fn uniform(i: u64) -> f64 {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    (x >> 40) as f64 / (1u64 << 24) as f64
-}
-
-/// Fills every float tensor as the reference script's `fill` does, in visiting order (which is
-/// the state-dict order of the PyTorch networks). Linear weights are `[in, out]` in Burn and
-/// `[out, in]` in PyTorch: they are generated in PyTorch's order and transposed.
-struct Fill {
-    path: Vec<String>,
-    next: u64,
-}
-
-impl ModuleMapper for Fill {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.last().cloned().unwrap_or_default();
-        let start = self.next;
-        let dims = param.lazy_shape().dims::<D>();
-        let n = dims.iter().product::<usize>();
-        self.next += n as u64;
-        param.map(|t| {
-            let mut shape = dims;
-            if D == 2 {
-                shape.swap(0, 1);
-            }
-            let fan_in: usize = shape[1..].iter().product();
-            let values: Vec<f32> = (0..n as u64)
-                .map(|i| {
-                    let u = uniform(start + i);
-                    let v = if D >= 2 {
-                        (2.0 * u - 1.0) * (6.0 / fan_in as f64).sqrt()
-                    } else if name == "gamma" || name == "running_var" {
-                        0.5 + u
-                    } else {
-                        0.2 * (u - 0.5)
-                    };
-                    v as f32
-                })
-                .collect();
-            let filled = Tensor::<D>::from_data(TensorData::new(values, shape), &t.device());
-            if D == 2 {
-                filled.swap_dims(0, 1)
-            } else {
-                filled
-            }
-        })
-    }
-}
-
-fn fill<M: Module>(module: M) -> M {
-    module.map(&mut Fill {
-        path: Vec::new(),
-        next: 0,
-    })
 }
 
 /// The reference images `2 u(2^40 + i) - 1`.
@@ -581,6 +514,7 @@ fn initialisation_follows_pytorch() {
     // Convolutions: Kaiming-normal, fan-in, gain sqrt(2). Each layer loosely (a wrong fan or
     // gain is off by 40% or more), all layers pooled tightly (~850k draws).
     let (mut convs, mut squares, mut draws) = (0, 0.0, 0usize);
+    let (mut linears, mut head_squares, mut head_draws) = (0, 0.0, 0usize);
     for (path, dims, values) in tensors(&model) {
         if path.ends_with(".gamma") || path.ends_with("running_var") {
             assert!(values.iter().all(|&v| v == 1.0), "{path}");
@@ -596,23 +530,33 @@ fn initialisation_follows_pytorch() {
             squares += values.iter().map(|v| (v / expected).powi(2)).sum::<f64>();
             draws += values.len();
             convs += 1;
-        } else if dims.len() == 2 {
-            // Linear weights `[in, out]`: Kaiming-normal on the fan-in.
-            let expected = (2.0 / dims[0] as f64).sqrt();
-            let std = std_of(&values);
-            assert!(
-                (std / expected - 1.0).abs() < 0.15,
-                "{path}: {std} vs {expected}"
-            );
-        } else if path.ends_with("bias") {
-            // Linear biases (all three layers have fan-in 64): PyTorch's uniform default.
+        } else if dims.len() == 2 || path.ends_with("bias") {
+            // The head's linear layers (all with fan-in 64): PyTorch's `nn.Linear` default,
+            // weight and bias uniform in +-1/sqrt(64), standard deviation bound/sqrt(3).
+            // (Kaiming-normal would have a standard deviation 2.45 times larger.)
             let bound = 1.0 / 64f64.sqrt();
-            assert!(values.iter().all(|v| v.abs() <= bound), "{path}");
-            assert!(values.iter().any(|&v| v != 0.0), "{path}");
+            let largest = values.iter().fold(0f64, |m, v| m.max(v.abs()));
+            assert!(largest <= bound, "{path}: |w| up to {largest}");
+            let ratio = std_of(&values) / (bound / 3f64.sqrt());
+            let tolerance = if dims.len() == 2 { 0.05 } else { 0.4 };
+            assert!((ratio - 1.0).abs() < tolerance, "{path}: std ratio {ratio}");
+            head_squares += values.iter().map(|v| (v / bound).powi(2)).sum::<f64>();
+            head_draws += values.len();
+            linears += 1;
         } else {
             panic!("unexpected tensor {path} {dims:?}");
         }
     }
+    assert_eq!(
+        linears, 6,
+        "weights and biases of hidden, projection and classifier"
+    );
+    // Uniform on [-1, 1] has a mean square of 1/3 (~13k draws pooled).
+    let pooled = head_squares / head_draws as f64;
+    assert!(
+        (pooled * 3.0 - 1.0).abs() < 0.04,
+        "head mean square {pooled}"
+    );
     assert_eq!(
         convs, 55,
         "the stem and the 3x3 convolutions of the 27 blocks"
@@ -866,4 +810,47 @@ fn records_round_trip_exactly() {
         to_vec(model.valid().forward(batch).projections)
     );
     assert_eq!(tensors(&loaded), tensors(&model));
+}
+
+/// The head as records of earlier versions saved it: Burn's own `BatchNorm` in the middle.
+#[derive(Module, Debug)]
+struct HeadWithBurnsBatchNorm {
+    hidden: burn::nn::Linear,
+    norm: burn::nn::BatchNorm,
+    relu: burn::nn::Relu,
+    projection: burn::nn::Linear,
+    classifier: burn::nn::Linear,
+}
+
+#[test]
+fn records_saved_with_burns_batch_norm_load() {
+    let device = training();
+    device.seed(3);
+    let old = HeadWithBurnsBatchNorm {
+        hidden: burn::nn::LinearConfig::new(8, 8).init(&device),
+        norm: burn::nn::BatchNormConfig::new(8).init(&device),
+        relu: burn::nn::Relu::new(),
+        projection: burn::nn::LinearConfig::new(8, 4).init(&device),
+        classifier: burn::nn::LinearConfig::new(8, 3).init(&device),
+    };
+    // One training pass moves the running statistics away from their initial values.
+    let features = Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device);
+    let _ = old.norm.forward(old.hidden.forward(features.clone()));
+    let old = old.valid();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("head.bpk");
+    old.clone().save_file(&path).unwrap();
+
+    let head = ResComHeadConfig::new(8, 3, 8, 4)
+        .init(&plain())
+        .unwrap()
+        .try_load_file(&path)
+        .unwrap();
+    let x = features.without_autodiff();
+    let hidden = old
+        .relu
+        .forward(old.norm.forward(old.hidden.forward(x.clone())));
+    let (logits, projections) = head.valid().forward(x.clone());
+    assert_eq!(to_vec(logits), to_vec(old.classifier.forward(x)));
+    assert_eq!(to_vec(projections), to_vec(old.projection.forward(hidden)));
 }

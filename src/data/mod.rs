@@ -41,7 +41,7 @@ pub mod list;
 pub mod loader;
 pub mod longtail;
 
-pub use augment::{Pipeline, Step};
+pub use augment::{Pipeline, RandAugmentPolicy, Step};
 pub use cifar::{Cifar, load_cifar, load_cifar_file, load_cifar10, load_cifar100, verify_archive};
 pub use dataset::{Dataset, InMemoryDataset, Subset};
 pub use idx::{Split, load_fashion_mnist, load_idx_pair, load_mnist};

@@ -5,15 +5,17 @@
 //! `4w`-dimensional feature; depth `6n + 2`. Shortcuts are "option A": identity, or, where the
 //! shape changes, every second pixel with the new channels zero-padded equally on both sides,
 //! so shortcuts have no parameters. Convolutions carry no bias and are followed by batch
-//! normalisation; weights are Kaiming-normal (fan-in, gain `sqrt(2)`).
+//! normalisation (PyTorch's running statistics, see [`BatchNorm`]); weights are Kaiming-normal
+//! (fan-in, gain `sqrt(2)`), batch-norm scales 1 and shifts 0.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, Relu};
+use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor, s};
 
 use crate::error::{Error, Result};
+use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
 
 /// Kaiming-normal with fan-in and gain `sqrt(2)` (PyTorch's `kaiming_normal_` default).
 pub(crate) fn kaiming_fan_in() -> Initializer {
@@ -78,13 +80,13 @@ impl CifarResNetConfig {
         for (stage, planes) in [w, 2 * w, 4 * w].into_iter().enumerate() {
             for b in 0..n {
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(channels, planes, stride, device));
+                blocks.push(BasicBlock::new(channels, planes, stride, device)?);
                 channels = planes;
             }
         }
         Ok(CifarResNet {
             stem: conv3x3(self.in_channels, w, 1, device),
-            stem_norm: BatchNormConfig::new(w).init(device),
+            stem_norm: BatchNormConfig::new(w).init(device)?,
             blocks,
             relu: Relu::new(),
             feature_dim: 4 * w,
@@ -106,16 +108,16 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(input: usize, planes: usize, stride: usize, device: &Device) -> Self {
-        Self {
+    fn new(input: usize, planes: usize, stride: usize, device: &Device) -> Result<Self> {
+        Ok(Self {
             conv1: conv3x3(input, planes, stride, device),
-            norm1: BatchNormConfig::new(planes).init(device),
+            norm1: BatchNormConfig::new(planes).init(device)?,
             conv2: conv3x3(planes, planes, 1, device),
-            norm2: BatchNormConfig::new(planes).init(device),
+            norm2: BatchNormConfig::new(planes).init(device)?,
             relu: Relu::new(),
             stride,
             pad_channels: (planes - input) / 2,
-        }
+        })
     }
 
     /// `relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`.
@@ -204,7 +206,7 @@ mod tests {
     #[test]
     fn option_a_shortcut_subsamples_and_zero_pads_channels() {
         let device = Device::flex();
-        let block = BasicBlock::new(16, 32, 2, &device);
+        let block = BasicBlock::new(16, 32, 2, &device).unwrap();
         let x = Tensor::<4>::random([2, 16, 8, 8], Distribution::Normal(0.0, 1.0), &device);
         let shortcut = block.shortcut(x.clone());
         assert_eq!(shortcut.dims(), [2, 32, 4, 4]);
@@ -215,7 +217,7 @@ mod tests {
         let expected = x.slice(s![.., .., ..;2, ..;2]);
         assert!(zeros(middle - expected));
         // Identity shortcut when the shape is kept.
-        let same = BasicBlock::new(16, 16, 1, &device);
+        let same = BasicBlock::new(16, 16, 1, &device).unwrap();
         let y = Tensor::<4>::ones([1, 16, 4, 4], &device);
         assert!(zeros(same.shortcut(y.clone()) - y));
     }

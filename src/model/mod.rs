@@ -2,6 +2,8 @@
 //!
 //! - [`CifarResNet`]: ResNet-20/32/44/56/110 for 32x32 (or 28x28) images, 64-d feature;
 //! - [`ResNet`]: ResNet-50 and ResNeXt-50 (32x4d) for ImageNet-sized images, 2048-d feature;
+//! - [`BatchNorm`]: batch normalisation with PyTorch's running statistics, used by all of them
+//!   and by the head;
 //! - [`Backbone`]: either of them, chosen at run time by name ([`Architecture`],
 //!   [`BackboneConfig`]);
 //! - [`ResComModel`]: a backbone followed by a [`ResComHead`] (projection MLP and linear
@@ -10,9 +12,11 @@
 //! Forward passes follow Burn's convention and panic on an input whose channel count does not
 //! match the network; [`ResComModel::check_input`] reports such a shape as an [`Error`] instead.
 
+pub mod batch_norm;
 pub mod cifar_resnet;
 pub mod resnet;
 
+pub use batch_norm::{BatchNorm, BatchNormConfig};
 pub use cifar_resnet::{BasicBlock, CifarResNet, CifarResNetConfig};
 pub use resnet::{Bottleneck, ResNet, ResNetConfig};
 

@@ -5,16 +5,19 @@
 //! (3, 4, 6, 3 blocks; 64, 128, 256, 512 planes, expansion 4; stride on the 3x3 convolution;
 //! projection shortcut where the shape changes), global average pooling to a 2048-d feature.
 //! ResNeXt uses grouped 3x3 convolutions (32 groups of width 4 per 64 planes). Convolutions are
-//! Kaiming-normal with fan-out (`std = sqrt(2 / (out_channels * k * k))`, as torchvision).
+//! Kaiming-normal with fan-out (`std = sqrt(2 / (out_channels * k * k))`, as torchvision);
+//! batch normalisation keeps PyTorch's running statistics (see [`BatchNorm`]), scales 1 and
+//! shifts 0.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d, Relu};
+use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
 
 /// Convolution with torchvision's initialisation (Kaiming-normal, fan-out, ReLU gain).
 fn conv(
@@ -86,13 +89,13 @@ impl ResNetConfig {
         for (stage, (&count, planes)) in self.layers.iter().zip([64, 128, 256, 512]).enumerate() {
             for b in 0..count {
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(Bottleneck::new(channels, planes, stride, self, device));
+                blocks.push(Bottleneck::new(channels, planes, stride, self, device)?);
                 channels = planes * 4;
             }
         }
         Ok(ResNet {
             stem: conv(self.in_channels, 64, 7, 2, 1, device),
-            stem_norm: BatchNormConfig::new(64).init(device),
+            stem_norm: BatchNormConfig::new(64).init(device)?,
             pool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -124,28 +127,31 @@ impl Bottleneck {
         stride: usize,
         config: &ResNetConfig,
         device: &Device,
-    ) -> Self {
+    ) -> Result<Self> {
         let width = planes * config.width_per_group / 64 * config.groups;
         let output = planes * 4;
-        let mut norm3 = BatchNormConfig::new(output).init(device);
+        let mut norm3 = BatchNormConfig::new(output).init(device)?;
         if config.zero_init_residual {
             norm3.gamma = norm3.gamma.map(|g| g.zeros_like());
         }
-        Self {
+        let downsample = if stride != 1 || input != output {
+            Some((
+                conv(input, output, 1, stride, 1, device),
+                BatchNormConfig::new(output).init(device)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
             conv1: conv(input, width, 1, 1, 1, device),
-            norm1: BatchNormConfig::new(width).init(device),
+            norm1: BatchNormConfig::new(width).init(device)?,
             conv2: conv(width, width, 3, stride, config.groups, device),
-            norm2: BatchNormConfig::new(width).init(device),
+            norm2: BatchNormConfig::new(width).init(device)?,
             conv3: conv(width, output, 1, 1, 1, device),
             norm3,
-            downsample: (stride != 1 || input != output).then(|| {
-                (
-                    conv(input, output, 1, stride, 1, device),
-                    BatchNormConfig::new(output).init(device),
-                )
-            }),
+            downsample,
             relu: Relu::new(),
-        }
+        })
     }
 
     /// `relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x))`, the shortcut

@@ -141,6 +141,17 @@ pub fn solarize(image: &Image, threshold: f64) -> Image {
     out
 }
 
+/// Adds `add` to every value below `threshold`, saturating at 255, and keeps the others (the
+/// lookup table of timm's `solarize_add`, applied by PIL's `Image.point` to each channel).
+pub fn solarize_add(image: &Image, add: u8, threshold: u8) -> Image {
+    let mut out = image.clone();
+    out.pixels
+        .iter_mut()
+        .filter(|v| **v < threshold)
+        .for_each(|v| *v = v.saturating_add(add));
+    out
+}
+
 /// `255 - v` (PIL `ImageOps.invert`).
 pub fn invert(image: &Image) -> Image {
     let mut out = image.clone();

@@ -104,15 +104,32 @@ fn floor_i(v: f64) -> i64 {
 /// PIL's `Image.transform(size, AFFINE, m, resample, fillcolor=fill)` at the image's own size
 /// (conventions in the module docs).
 pub fn affine(image: &Image, m: [f64; 6], resample: Resample, fill: u8) -> Image {
+    affine_with(image, m, resample, &[fill])
+}
+
+/// [`affine`] with a fill colour: channel `c` of the uncovered pixels takes `fill[c]`, or
+/// `fill[0]` when `fill` has fewer entries (one value fills every channel).
+pub fn affine_with(image: &Image, m: [f64; 6], resample: Resample, fill: &[u8]) -> Image {
     match resample {
         Resample::Nearest => affine_nearest(image, m, fill),
         Resample::Bilinear | Resample::Bicubic => affine_filtered(image, m, resample, fill),
     }
 }
 
-fn affine_nearest(image: &Image, m: [f64; 6], fill: u8) -> Image {
+/// An image of the shape of `image` filled with `fill` (per channel, see [`affine_with`]).
+fn filled_like(image: &Image, fill: &[u8]) -> Image {
     let (ch, h, w) = image.shape();
-    let mut out = Image::filled(ch, h, w, fill);
+    let mut out = Image::filled(ch, h, w, 0);
+    for c in 0..ch {
+        let value = fill.get(c).or(fill.first()).copied().unwrap_or(0);
+        out.plane_mut(c).fill(value);
+    }
+    out
+}
+
+fn affine_nearest(image: &Image, m: [f64; 6], fill: &[u8]) -> Image {
+    let (ch, h, w) = image.shape();
+    let mut out = filled_like(image, fill);
     let (hi, wi) = (h as i64, w as i64);
     let mut copy = |y: usize, x: usize, sy: i64, sx: i64| {
         for c in 0..ch {
@@ -199,9 +216,9 @@ fn cubic(v1: f64, v2: f64, v3: f64, v4: f64, d: f64) -> f64 {
     p1 + d * (p2 + d * (p3 + d * p4))
 }
 
-fn affine_filtered(image: &Image, m: [f64; 6], resample: Resample, fill: u8) -> Image {
+fn affine_filtered(image: &Image, m: [f64; 6], resample: Resample, fill: &[u8]) -> Image {
     let (ch, h, w) = image.shape();
-    let mut out = Image::filled(ch, h, w, fill);
+    let mut out = filled_like(image, fill);
     let (hi, wi) = (h as i64, w as i64);
     let xclip = |x: i64| x.clamp(0, wi - 1) as usize;
     let yclip = |y: i64| y.clamp(0, hi - 1) as usize;
@@ -324,6 +341,13 @@ fn rotate_quarter(image: &Image, ccw: bool) -> Image {
 /// about the image centre `(w / 2, h / 2)`, the corners filled. Multiples of 90 degrees are
 /// exact transpositions, as in PIL (a quarter turn only for square images).
 pub fn rotate(image: &Image, degrees: f64, fill: u8) -> Image {
+    rotate_with(image, degrees, Resample::Nearest, &[fill])
+}
+
+/// PIL's `Image.rotate(degrees, resample, expand=False, fillcolor=fill)`: [`rotate`] with any
+/// resampling and a fill colour (per channel, see [`affine_with`]). Multiples of 90 degrees
+/// are exact transpositions whatever the resampling, as in PIL.
+pub fn rotate_with(image: &Image, degrees: f64, resample: Resample, fill: &[u8]) -> Image {
     let angle = degrees.rem_euclid(360.0);
     if angle == 0.0 {
         return image.clone();
@@ -340,7 +364,7 @@ pub fn rotate(image: &Image, degrees: f64, fill: u8) -> Image {
     let (cx, cy) = (image.width as f64 / 2.0, image.height as f64 / 2.0);
     let c = a * -cx + b * -cy + cx;
     let f = d * -cx + e * -cy + cy;
-    affine(image, [a, b, c, d, e, f], Resample::Nearest, fill)
+    affine_with(image, [a, b, c, d, e, f], resample, fill)
 }
 
 /// PIL's resampling coefficients for one axis (`precompute_coeffs` with the triangle

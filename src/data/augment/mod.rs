@@ -11,12 +11,14 @@
 //! [`geometry`] (random crop with zero padding, horizontal flip, affine warps, PIL-exact
 //! bilinear resizing, `RandomResizedCrop`, resize and centre crop), [`color`] (PIL's
 //! enhancers and `ImageOps`, colour jitter, grayscale), [`autoaugment`] (the CIFAR-10 policy),
-//! [`randaugment`] and [`cutout`].
+//! [`timm_randaugment`] (the ImageNet-LT / iNaturalist policy, timm's `rand-n2-m10-mstd0.5`),
+//! [`randaugment`] (torchvision's RandAugment, on request) and [`cutout`].
 
 pub mod autoaugment;
 pub mod color;
 pub mod geometry;
 pub mod randaugment;
+pub mod timm_randaugment;
 
 use crate::data::image::Image;
 use crate::error::{Error, Result};
@@ -57,7 +59,10 @@ pub enum Step {
     },
     /// AutoAugment, CIFAR-10 policy ([`autoaugment::cifar10_autoaugment`]).
     AutoAugmentCifar10,
-    /// RandAugment with `n` operations at magnitude bin `m` of 31
+    /// timm's RandAugment ([`timm_randaugment::TimmRandAugment`]; the recipes use
+    /// `rand-n2-m10-mstd0.5`).
+    TimmRandAugment(timm_randaugment::TimmRandAugment),
+    /// torchvision's RandAugment with `n` operations at magnitude bin `m` of 31
     /// ([`randaugment::rand_augment`]).
     RandAugment {
         /// Operations per image.
@@ -100,6 +105,7 @@ impl Step {
             Step::RandomCrop { size, padding } => geometry::random_crop(&image, size, padding, rng),
             Step::HorizontalFlip { p } => geometry::random_hflip(image, p, rng),
             Step::AutoAugmentCifar10 => autoaugment::cifar10_autoaugment(image, rng),
+            Step::TimmRandAugment(ref policy) => policy.apply(image, rng),
             Step::RandAugment { n, m } => randaugment::rand_augment(image, n, m, rng),
             Step::RandomResizedCrop { size, scale, ratio } => {
                 geometry::random_resized_crop(&image, size, scale, ratio, rng)
@@ -124,15 +130,19 @@ impl Step {
     }
 
     /// Checks the parameters: sides at least 1, probabilities in `[0, 1]`, strengths
-    /// non-negative, crop scales in `(0, 1]` and ratios positive, each range ordered.
+    /// non-negative, crop scales in `(0, 1]` and ratios positive, each range ordered, and the
+    /// RandAugment policy's own ranges ([`timm_randaugment::TimmRandAugment::validate`]).
     pub fn validate(&self) -> Result<()> {
+        if let Step::TimmRandAugment(policy) = self {
+            return policy.validate();
+        }
         let probability = |p: f64| (0.0..=1.0).contains(&p);
         let ok = match *self {
             Step::RandomCrop { size, .. } => size > 0,
             Step::HorizontalFlip { p }
             | Step::RandomGrayscale { p }
             | Step::ColorJitter { p, .. } => probability(p),
-            Step::AutoAugmentCifar10 | Step::RandAugment { .. } => true,
+            Step::AutoAugmentCifar10 | Step::RandAugment { .. } | Step::TimmRandAugment(_) => true,
             Step::RandomResizedCrop { size, scale, ratio } => {
                 size > 0
                     && scale.0 > 0.0
@@ -194,6 +204,16 @@ pub fn cutout(
             }
         }
     }
+}
+
+/// Which RandAugment the ImageNet-sized pipelines use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RandAugmentPolicy {
+    /// timm's `rand-n2-m10-mstd0.5` ([`timm_randaugment`]), the recipes' policy.
+    #[default]
+    Timm,
+    /// torchvision's `RandAugment(num_ops=2, magnitude=10)` ([`randaugment`]).
+    Torchvision,
 }
 
 /// A per-view augmentation pipeline: 8-bit steps, `v / 255`, optional Cutout, normalisation.
@@ -364,11 +384,23 @@ impl Pipeline {
         )
     }
 
-    /// The ImageNet-LT recipe at side `size` (224 in the paper): RandomResizedCrop (scale
-    /// 0.08-1, ratio 3/4-4/3), flip, colour jitter 0.4 (brightness, contrast, saturation),
-    /// grayscale with p = 0.2, RandAugment (n = 2, m = 10), normalisation with
-    /// [`IMAGENET_MEAN`] / [`IMAGENET_STD`]. Takes RGB images of any size.
+    /// The ImageNet-LT recipe at side `size` (224 in the paper), also the iNaturalist one:
+    /// RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3), flip, colour jitter 0.4 (brightness,
+    /// contrast, saturation), grayscale with p = 0.2, timm's RandAugment `rand-n2-m10-mstd0.5`
+    /// with fill (124, 116, 104), normalisation with [`IMAGENET_MEAN`] / [`IMAGENET_STD`].
+    /// Takes RGB images of any size.
     pub fn imagenet_train(size: usize) -> Self {
+        Self::imagenet_train_with(size, RandAugmentPolicy::Timm)
+    }
+
+    /// [`Pipeline::imagenet_train`] with the RandAugment policy of choice.
+    pub fn imagenet_train_with(size: usize, policy: RandAugmentPolicy) -> Self {
+        let rand_augment = match policy {
+            RandAugmentPolicy::Timm => {
+                Step::TimmRandAugment(timm_randaugment::TimmRandAugment::recipe())
+            }
+            RandAugmentPolicy::Torchvision => Step::RandAugment { n: 2, m: 10 },
+        };
         Self::fixed(
             vec![
                 Step::RandomResizedCrop {
@@ -382,7 +414,7 @@ impl Pipeline {
                     p: 1.0,
                 },
                 Step::RandomGrayscale { p: 0.2 },
-                Step::RandAugment { n: 2, m: 10 },
+                rand_augment,
             ],
             None,
             &IMAGENET_MEAN,
@@ -533,6 +565,7 @@ mod tests {
             Pipeline::fashion_mnist_train(),
             Pipeline::fashion_mnist_eval(),
             Pipeline::imagenet_train(224),
+            Pipeline::imagenet_train_with(224, RandAugmentPolicy::Torchvision),
             Pipeline::imagenet_eval(224),
         ] {
             let (mean, std) = p.normalization();

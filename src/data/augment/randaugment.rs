@@ -17,10 +17,11 @@
 //! | Solarize | threshold `255 (1 - m / 30)` | PIL `ImageOps.solarize` |
 //! | AutoContrast, Equalize | - | PIL `ImageOps` |
 //!
-//! The predecessor ImageNet-LT code (PaCo) uses timm's `rand-n2-m10-mstd0.5` variant instead
-//! (a different operation set, magnitudes over 10 levels with Gaussian noise, each operation
-//! applied with probability 1/2); this module implements the published algorithm as
-//! torchvision does.
+//! The ImageNet-LT and iNaturalist recipes use timm's `rand-n2-m10-mstd0.5` instead (a
+//! different operation set, magnitudes over 10 levels with Gaussian noise, each operation
+//! applied with probability 1/2): [`crate::data::augment::timm_randaugment`]. This module
+//! implements the published algorithm as torchvision does; the pipelines use it only when
+//! asked ([`crate::data::RandAugmentPolicy::Torchvision`]).
 
 use crate::data::augment::autoaugment::{Op, linspace};
 use crate::data::augment::color;
