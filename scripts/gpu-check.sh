@@ -31,7 +31,7 @@ ROOT="$PWD"
 PACK="$ROOT/.gpu"
 LIMIT_MIB=64
 
-usage() { sed -n 2,28p "$0"; }
+usage() { sed -n 2,27p "$0"; }
 
 pack() {
     local quick_check="$1"
