@@ -19,26 +19,50 @@ pub enum Split {
     Test,
 }
 
-/// Reads a whole file, decompressing it when it starts with the gzip magic `1f 8b`.
-pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+/// Reads a whole IDX file, decompressing it when it starts with the gzip magic `1f 8b`.
+///
+/// A gzip stream is inflated no further than its own IDX header declares (plus one byte, to
+/// tell an overlong stream), so the memory used is bounded by the declared size and by what
+/// the stream really holds, whichever is smaller; a stream of another length is
+/// [`Error::CorruptData`].
+fn read_idx_file(path: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::CorruptData {
-                path: path.to_path_buf(),
-                reason: format!("gzip stream: {e}"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(bytes)
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
     }
+    let corrupt = |reason: String| Error::CorruptData {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let gzip = |e: std::io::Error| corrupt(format!("gzip stream: {e}"));
+    let mut stream = flate2::read::GzDecoder::new(bytes.as_slice());
+    // The fixed part of the header, then the dimensions it announces.
+    let mut out = Vec::new();
+    (&mut stream).take(4).read_to_end(&mut out).map_err(gzip)?;
+    if out.len() == 4 {
+        let rank = out[3] as u64;
+        (&mut stream)
+            .take(4 * rank)
+            .read_to_end(&mut out)
+            .map_err(gzip)?;
+    }
+    let (_, header, data) = parse_header(&out, path)?;
+    let declared = header as u64 + data as u64;
+    (&mut stream)
+        .take(declared - out.len() as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(gzip)?;
+    if out.len() as u64 > declared {
+        return Err(corrupt(format!(
+            "the gzip stream holds more than the {declared} bytes its header declares"
+        )));
+    }
+    Ok(out)
 }
 
-/// Parses an unsigned-byte IDX buffer into its dimensions and data; `path` names the file in
-/// errors (bad magic number, another element type, truncated or overlong data).
-pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+/// Checks an unsigned-byte IDX header at the start of `bytes` and returns its dimensions, the
+/// header length and the number of data bytes the dimensions call for.
+fn parse_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize, usize)> {
     let corrupt = |reason: String| Error::CorruptData {
         path: path.to_path_buf(),
         reason,
@@ -57,22 +81,31 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     if rank == 0 || bytes.len() < header {
         return Err(corrupt("truncated header".into()));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|d| {
-            let b = &bytes[4 + 4 * d..8 + 4 * d];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let data = &bytes[header..];
-    let expected = dims
+    let data = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n.checked_add(header).is_some())
         .ok_or_else(|| corrupt(format!("dimensions {dims:?} overflow")))?;
+    Ok((dims, header, data))
+}
+
+/// Parses an unsigned-byte IDX buffer into its dimensions and data; `path` names the file in
+/// errors (bad magic number, another element type, truncated or overlong data).
+pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let (dims, header, expected) = parse_header(bytes, path)?;
+    let data = &bytes[header..];
     if data.len() != expected {
-        return Err(corrupt(format!(
-            "dimensions {dims:?} need {expected} bytes of data, the file has {}",
-            data.len()
-        )));
+        return Err(Error::CorruptData {
+            path: path.to_path_buf(),
+            reason: format!(
+                "dimensions {dims:?} need {expected} bytes of data, the file has {}",
+                data.len()
+            ),
+        });
     }
     Ok((dims, data.to_vec()))
 }
@@ -88,14 +121,14 @@ fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
 /// a dataset of 1-channel images. Errors on corrupt or mismatched files and on labels
 /// `>= num_classes`.
 pub fn load_idx_pair(images: &Path, labels: &Path, num_classes: usize) -> Result<InMemoryDataset> {
-    let (dims, pixels) = parse_idx(&read_maybe_gzip(images)?, images)?;
+    let (dims, pixels) = parse_idx(&read_idx_file(images)?, images)?;
     if dims.len() != 3 || dims[1] == 0 || dims[2] == 0 {
         return Err(Error::CorruptData {
             path: images.to_path_buf(),
             reason: format!("image files have 3 dimensions, this one has {dims:?}"),
         });
     }
-    let (ldims, labels_raw) = parse_idx(&read_maybe_gzip(labels)?, labels)?;
+    let (ldims, labels_raw) = parse_idx(&read_idx_file(labels)?, labels)?;
     if ldims.len() != 1 || ldims[0] != dims[0] {
         return Err(Error::CorruptData {
             path: labels.to_path_buf(),

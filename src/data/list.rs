@@ -4,8 +4,11 @@
 //! from the file's content) are decoded to 8-bit RGB on demand, so the dataset itself holds
 //! only paths and labels.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use image::ImageDecoder;
 use rayon::prelude::*;
 
 use crate::data::dataset::Dataset;
@@ -35,7 +38,8 @@ impl ListDataset {
     /// of range is an [`Error::CorruptData`] naming the line. Every image's header is read at
     /// open time (in parallel): with [`OnUnreadable::Fail`] the first unreadable image is an
     /// [`Error::Image`]; with [`OnUnreadable::Skip`] such entries are left out and reported by
-    /// [`ListDataset::skipped`].
+    /// [`ListDataset::skipped`]. An image larger than [`MAX_IMAGE_SIDE`] a side or
+    /// [`MAX_IMAGE_BYTES`] of RGB counts as unreadable.
     ///
     /// ```
     /// use rescom::data::{Dataset, ListDataset, OnUnreadable};
@@ -136,32 +140,76 @@ impl ListDataset {
     }
 }
 
-/// Reads an image's header: its format from the content, then its dimensions.
-fn probe(path: &Path) -> std::result::Result<(), String> {
-    let reader = image::ImageReader::open(path)
+/// The longest side, in pixels, of an image a [`ListDataset`] decodes; a larger one is an
+/// [`Error::Image`] (the largest images of ImageNet, Places and iNaturalist are far below it).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// The most memory, in bytes, one image may take while it is decoded: the decoder's own
+/// allocations are bounded by it (the image crate's `Limits::max_alloc`), and so is the 8-bit
+/// RGB result (`3 x width x height`), checked from the header before decoding.
+pub const MAX_IMAGE_BYTES: u64 = 512 << 20;
+
+/// The decoding limits: [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_BYTES`].
+fn limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    limits
+}
+
+/// An image reader with its format taken from the content and the decoding limits set.
+fn reader(path: &Path) -> std::result::Result<image::ImageReader<BufReader<File>>, String> {
+    let mut reader = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
         .map_err(|e| e.to_string())?;
-    let (w, h) = reader.into_dimensions().map_err(|e| e.to_string())?;
+    reader.limits(limits());
+    Ok(reader)
+}
+
+/// Reads an image's header (its format from the content, then its dimensions) and checks the
+/// dimensions against the limits.
+fn probe(path: &Path) -> std::result::Result<(), String> {
+    let (w, h) = reader(path)?.into_dimensions().map_err(|e| e.to_string())?;
+    check_dimensions(w, h)
+}
+
+fn check_dimensions(w: u32, h: u32) -> std::result::Result<(), String> {
     if w == 0 || h == 0 {
         return Err(format!("the image is {w}x{h}"));
+    }
+    let rgb = 3 * w as u64 * h as u64;
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || rgb > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "the image is {w}x{h}, beyond the limits of {MAX_IMAGE_SIDE} pixels a side and \
+             {MAX_IMAGE_BYTES} bytes of RGB"
+        ));
     }
     Ok(())
 }
 
-/// Decodes an image file to 8-bit RGB.
+/// Decodes an image file to 8-bit RGB within the limits: the dimensions are checked from the
+/// header, and the decoder's output buffer counts towards its allocation limit.
 fn decode(path: &Path) -> Result<Image> {
     let fail = |reason: String| Error::Image {
         path: path.to_path_buf(),
         reason,
     };
-    let decoded = image::ImageReader::open(path)
-        .map_err(|e| fail(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?
-        .decode()
+    let mut decoder = reader(path)
+        .map_err(fail)?
+        .into_decoder()
         .map_err(|e| fail(e.to_string()))?;
-    let rgb = decoded.to_rgb8();
+    let (w, h) = decoder.dimensions();
+    check_dimensions(w, h).map_err(fail)?;
+    let mut limits = limits();
+    limits
+        .reserve(decoder.total_bytes())
+        .and_then(|()| decoder.set_limits(limits))
+        .map_err(|e| fail(e.to_string()))?;
+    let rgb = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| fail(e.to_string()))?
+        .into_rgb8();
     let (w, h) = rgb.dimensions();
     Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
 }

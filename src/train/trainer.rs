@@ -14,8 +14,7 @@ use burn::module::Module;
 use burn::optim::{
     GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device, Int, Tensor, Transaction};
+use burn::tensor::{Device, Int, Tensor, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -376,37 +375,12 @@ impl<M: Network> Trainer<M> {
     }
 
     fn restore(&mut self, checkpoint: &Checkpoint<State>, path: &Path) -> Result<()> {
-        let section = |name: &str| {
-            checkpoint.section(name).ok_or_else(|| Error::Checkpoint {
-                path: path.to_path_buf(),
-                reason: format!("missing section `{name}`"),
-            })
-        };
-        let record_error = |what: &str, e: &dyn std::fmt::Debug| Error::Checkpoint {
-            path: path.to_path_buf(),
-            reason: format!("{what}: {e:?}"),
-        };
-        let record = |name: &str| -> Result<ModuleRecord> {
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(section(name)?.to_vec()))
-                .map_err(|e| record_error(name, &e))
-        };
-        self.model = self
-            .model
-            .clone()
-            .try_load_record(record("model")?)
-            .map_err(|e| record_error("model", &e))?;
+        self.model = checkpoint.load_module("model", self.model.clone(), path)?;
         if let Objective::Rescom(loss) = &mut self.objective {
-            let restored = (**loss)
-                .clone()
-                .try_load_record(record("loss")?)
-                .map_err(|e| record_error("loss", &e))?;
-            **loss = restored;
+            **loss = checkpoint.load_module("loss", (**loss).clone(), path)?;
         }
-        self.optimizer = self
-            .optimizer
-            .clone()
-            .from_bytes(Bytes::from_bytes_vec(section("optimizer")?.to_vec()))
-            .map_err(|e| record_error("optimizer", &e))?;
+        self.optimizer =
+            checkpoint.load_optimizer("optimizer", self.optimizer.clone(), &self.model, path)?;
         self.state = checkpoint.meta.clone();
         Ok(())
     }
