@@ -108,8 +108,8 @@ pack() {
         rm -rf "$work"
     fi
     cat <<'EOF'
-== packed. On the GPU machine, one call of the device tool from this checkout:
-   run(command="scripts/gpu-check.sh --run", carry=[".gpu"], timeout_s=480)
+== packed. On the GPU machine, from a copy of this tree with .gpu/ beside it (a remote runner:
+   carry .gpu, allow 480 s):  scripts/gpu-check.sh --run
 EOF
 }
 
