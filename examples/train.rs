@@ -18,7 +18,9 @@
 //! `--resume`), and its strategies for several devices (`--devices`, `--ddp`).
 
 #[path = "../benches/support/allocator.rs"]
-mod allocator;
+pub(crate) mod allocator;
+#[path = "../benches/support/device.rs"]
+pub(crate) mod device;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,7 +99,7 @@ enum Backend {
 
 #[derive(Debug, Parser)]
 #[command(about = "Train ResCom (or a baseline) on a long-tailed dataset")]
-struct Args {
+pub(crate) struct Args {
     /// Dataset.
     #[arg(long, value_enum, default_value = "fashion-mnist-lt")]
     dataset: DatasetName,
@@ -225,34 +227,11 @@ fn recipe() -> ResComLossConfig {
     ResComLossConfig::new(Vec::new())
 }
 
+/// The autodiff device `index` of `backend`, or why there is none (not compiled in, absent,
+/// or unable to compute).
 fn device(backend: Backend, index: usize) -> Result<Device, String> {
-    let single = |device: Device| {
-        if index == 0 {
-            Ok(device)
-        } else {
-            Err(format!(
-                "the {backend:?} backend has one device; --devices {index} does not exist"
-            ))
-        }
-    };
-    let device = match backend {
-        Backend::Flex => single(Device::flex())?,
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        Backend::Ndarray => single(Device::ndarray())?,
-        #[cfg(feature = "vulkan")]
-        Backend::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(index)),
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => Device::cuda(index),
-        #[allow(unreachable_patterns)]
-        other => {
-            return Err(format!(
-                "backend {other:?} is not compiled in; rebuild with `--features {}`",
-                format!("{other:?}").to_lowercase()
-            ));
-        }
-    };
-    Ok(device.autodiff())
+    let name = format!("{backend:?}").to_lowercase();
+    Ok(device::open_at(&name, index)?.autodiff())
 }
 
 /// Where to train, from `--backend`, `--devices` and `--ddp`.
@@ -283,16 +262,16 @@ fn devices(args: &Args) -> Result<Devices, String> {
     })
 }
 
-struct Data {
-    train: Arc<dyn Dataset>,
-    test: Arc<dyn Dataset>,
+pub(crate) struct Data {
+    pub(crate) train: Arc<dyn Dataset>,
+    pub(crate) test: Arc<dyn Dataset>,
     train_pipeline: Pipeline,
     eval_pipeline: Pipeline,
     description: String,
     channels: usize,
 }
 
-fn load_data(args: &Args) -> rescom::Result<Data> {
+pub(crate) fn load_data(args: &Args) -> rescom::Result<Data> {
     let (train_full, test, channels, name, default_n_max): (
         Arc<dyn Dataset>,
         Arc<dyn Dataset>,
@@ -424,7 +403,7 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
     })
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     allocator::keep_freed_memory();
     let devices = devices(&args)?;
     let device = devices.main();
