@@ -14,6 +14,7 @@
 //! `examples/gpu_check.rs`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use rescom::train::StepChecks;
 
 #[path = "support/allocator.rs"]
 mod allocator;
@@ -29,18 +30,23 @@ fn bench_train_step(c: &mut Criterion) {
     allocator::keep_freed_memory();
     let device = device::bench_device().autodiff();
     device.seed(0);
-    eprintln!("train_step: the {} path", train_steps::path(&device));
+    let checks = StepChecks::Auto;
+    eprintln!(
+        "train_step: the {} path",
+        train_steps::path(checks, &device)
+    );
     let batch = train_steps::batch(&device);
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
 
-    let mut model = train_steps::cross_entropy_model(train_steps::network(&device), &device);
+    let mut model =
+        train_steps::cross_entropy_model(train_steps::network(&device), checks, &device);
     let mut optimizer = sgd();
     group.bench_function("resnet32_ce", |b| {
         b.iter(|| model = train_steps::step(model.clone(), &mut optimizer, &batch, &device))
     });
 
-    let mut model = train_steps::rescom_model(model.network, &device);
+    let mut model = train_steps::rescom_model(model.network, checks, &device);
     let mut optimizer = sgd();
     group.bench_function("resnet32_rescom", |b| {
         b.iter(|| model = train_steps::step(model.clone(), &mut optimizer, &batch, &device))

@@ -19,6 +19,13 @@
 //! `DATA_DIR/fashion-mnist`; `--write-data DIR` writes the long-tailed training subset and
 //! the test set there). The timed work is the benches' own code (`benches/support/`).
 //!
+//! The loss step, the training steps and the training run check their inputs where the
+//! training loop does (`--step-checks auto`, the default): on a GPU the trusted path, which
+//! reads nothing from the device inside a step (labels checked from the batch's host copy, the
+//! finiteness flag read after the step, as the run's metrics read it), and on the CPU backends
+//! the checked path of the plain API. The table and the JSON name the path each figure timed;
+//! `--step-checks device` or `host` times the other one.
+//!
 //! Output: a table on stdout and `OUT/gpu_check.json`, rewritten after every section so an
 //! interrupted run keeps what finished; with `--criterion-dir DIR` also each median in the
 //! layout criterion writes (`DIR/GROUP/ID/new/estimates.json`), so that
@@ -50,6 +57,7 @@ use std::time::Instant;
 use burn::tensor::{DType, Device};
 use clap::{Parser, ValueEnum};
 use rescom::l2_normalize;
+use rescom::train::StepChecks;
 use serde_json::{Value, json};
 
 use train_job::device::panic_message;
@@ -111,6 +119,10 @@ struct Cli {
     /// Sections to run (comma-separated; default all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Section>,
+    /// Where the timed steps and the training run check their inputs (auto: as the training
+    /// loop does on the device, the trusted path on GPUs).
+    #[arg(long, value_enum, default_value = "auto")]
+    step_checks: train_job::Checks,
     /// Directory holding fashion-mnist/ for the training run.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
@@ -464,7 +476,8 @@ impl Check {
         let (warmup, samples) = if self.cli.quick { (2, 5) } else { (5, 30) };
         let plain = self.device.clone();
         let autodiff = plain.clone().autodiff();
-        let loss_path = loss_cases::path(&autodiff);
+        let checks = StepChecks::from(self.cli.step_checks);
+        let loss_path = loss_cases::path(checks, &autodiff);
         let loss_what = format!("fwd+bwd+enqueue, {loss_path}");
         let loss_path = loss_path.to_string();
         let mut results = Vec::new();
@@ -474,7 +487,7 @@ impl Check {
                 let loss = loss_cases::loss(case, &autodiff);
                 let inputs = loss_cases::inputs(case, &autodiff);
                 let loss_time = time(warmup, samples, memory, || {
-                    loss_cases::loss_step(&loss, &inputs, &autodiff);
+                    loss_cases::loss_step(&loss, &inputs, checks, &autodiff);
                 });
 
                 let mut queue = loss_cases::queue(case, &plain);
@@ -530,8 +543,9 @@ impl Check {
         let (warmup, samples) = if self.cli.quick { (1, 2) } else { (3, 10) };
         let device = self.device.clone().autodiff();
         let memory = &mut self.memory;
-        let path = train_steps::path(&device);
-        let short = if train_steps::trusted(&device) {
+        let checks = StepChecks::from(self.cli.step_checks);
+        let path = train_steps::path(checks, &device);
+        let short = if train_steps::trusted(checks, &device) {
             "trusted"
         } else {
             "checked"
@@ -540,7 +554,7 @@ impl Check {
             device.seed(0);
             let batch = train_steps::batch(&device);
             let network = train_steps::network(&device);
-            let mut model = Some(train_steps::cross_entropy_model(network, &device));
+            let mut model = Some(train_steps::cross_entropy_model(network, checks, &device));
             let mut optimizer = optim::sgd();
             let ce = time(warmup, samples, memory, || {
                 if let Some(m) = model.take() {
@@ -551,7 +565,7 @@ impl Check {
                 .take()
                 .map(|m| m.network)
                 .ok_or("the cross-entropy steps lost the model")?;
-            let mut model = Some(train_steps::rescom_model(network, &device));
+            let mut model = Some(train_steps::rescom_model(network, checks, &device));
             let mut optimizer = optim::sgd();
             let rescom = time(warmup, samples, memory, || {
                 if let Some(m) = model.take() {
@@ -598,7 +612,7 @@ impl Check {
             "images_per_step": train_steps::IMAGES,
             "views_per_image": 2,
             "path": path,
-            "trusted": train_steps::trusted(&device),
+            "trusted": train_steps::trusted(checks, &device),
             "results": results,
             "rescom_overhead_percent": overhead,
         }))
@@ -617,6 +631,13 @@ impl Check {
             .cli
             .train_epochs
             .unwrap_or(if self.cli.quick { 1 } else { 3 });
+        let step_checks = self
+            .cli
+            .step_checks
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_else(|| "auto".into());
+        let step_checks = step_checks.as_str();
         let mut args: Vec<String> = [
             "train",
             "--backend",
@@ -632,6 +653,8 @@ impl Check {
             // One evaluation, after the last epoch.
             "--eval-every",
             &epochs.to_string(),
+            "--step-checks",
+            step_checks,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -640,8 +663,8 @@ impl Check {
             args.push("--smoke".into());
         }
         let parsed = train_job::Args::try_parse_from(&args).map_err(|e| e.to_string())?;
-        // The run's steps check their inputs where the training loop decides by default.
-        let trusted = train_steps::trusted(&self.device.clone().autodiff());
+        let checks = StepChecks::from(self.cli.step_checks);
+        let trusted = train_steps::trusted(checks, &self.device.clone().autodiff());
         let start = Instant::now();
         let result = guarded(|| train_job::run(parsed).map_err(|e| e.to_string()));
         let seconds = start.elapsed().as_secs_f64();
@@ -694,7 +717,7 @@ impl Check {
         Ok(json!({
             "status": status,
             "args": &args[1..],
-            "step_path": train_steps::path(&self.device.clone().autodiff()),
+            "step_path": train_steps::path(checks, &self.device.clone().autodiff()),
             "seconds": seconds,
             "summary": summary,
             "epochs": epochs_log,

@@ -35,7 +35,7 @@ use rescom::data::{
 };
 use rescom::model::ResComModelConfig;
 use rescom::report::{Devices, RunData, RunOptions, Summary, evaluate_checkpoint, fit};
-use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, TrainConfig};
+use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, StepChecks, TrainConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -95,6 +95,27 @@ enum Backend {
     Vulkan,
     /// NVIDIA GPU through CUDA (requires `--features cuda`).
     Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Checks {
+    /// On the host on GPUs (nothing read from the device inside a step), on the device on
+    /// the CPU backends.
+    Auto,
+    /// The plain API's checks inside every step: labels and finiteness read from the device.
+    Device,
+    /// Labels checked from the batch's host copy, finiteness read with the step's metrics.
+    Host,
+}
+
+impl From<Checks> for StepChecks {
+    fn from(c: Checks) -> Self {
+        match c {
+            Checks::Auto => StepChecks::Auto,
+            Checks::Device => StepChecks::Device,
+            Checks::Host => StepChecks::Host,
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -202,6 +223,9 @@ pub(crate) struct Args {
     /// all-reduced; needs collectives, which Burn implements for CUDA only).
     #[arg(long)]
     ddp: bool,
+    /// Where a training step checks its batch and the network's outputs.
+    #[arg(long, value_enum, default_value = "auto")]
+    step_checks: Checks,
     /// List datasets: training list file.
     #[arg(long)]
     train_list: Option<PathBuf>,
@@ -535,6 +559,7 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     options.devices = devices;
     options.resume = args.resume;
     options.stop_after = args.stop_after;
+    options.step_checks = args.step_checks.into();
     let outcome = fit(&config, network, RunData { train, test }, options)?;
     if let Some(summary) = &outcome.summary {
         summary.print_table(None);

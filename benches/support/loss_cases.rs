@@ -3,9 +3,10 @@
 //! alone. Shared by `benches/loss.rs` (criterion) and `examples/gpu_check.rs`, so both time
 //! the same code.
 //!
-//! The loss step calls the loss as the training loop does on the device: the trusted
-//! `ResComLoss::forward_trusted` on GPUs (labels checked from their host copy, the finiteness
-//! flag read after the step), the checked `ResComLoss::forward` on the CPU backends.
+//! The loss step calls the loss as a training step does (by default, `StepChecks::Auto`):
+//! the trusted `ResComLoss::forward_trusted` on GPUs (labels checked from their host copy,
+//! the finiteness flag read after the step), the checked `ResComLoss::forward` on the CPU
+//! backends.
 //!
 //! Sizes: CIFAR-100 recipe (2N = 256, D = 32, C = 100, K = 10, k_pos = 1, k_neg = 400) and an
 //! ImageNet-LT size (2N = 512, D = 128, C = 1000, K = 4, k_pos = 2, k_neg = 1000).
@@ -140,31 +141,31 @@ pub fn miner(case: &Case) -> HardPairMiner {
         .expect("the bench sizes are valid configurations")
 }
 
-/// Whether the loss step on `device` takes the trusted path, as a training step does.
-pub fn trusted(device: &Device) -> bool {
-    StepChecks::Auto.on_host(device)
-}
-
-/// The name of the path the loss step takes on `device`.
-pub fn path(device: &Device) -> &'static str {
-    if trusted(device) {
+/// The name of the path of the loss step on `device` under `checks`.
+pub fn path(checks: StepChecks, device: &Device) -> &'static str {
+    if checks.on_host(device) {
         "trusted (forward_trusted)"
     } else {
         "checked (forward)"
     }
 }
 
-/// One loss step: forward (trusted or checked, as a training step on `device`), backward,
-/// enqueue, and both input gradients materialised (as an optimiser step would), then a
-/// device sync and, on the trusted path, the read of the finiteness flag.
-pub fn loss_step(loss: &ResComLoss, inputs: &Inputs, device: &Device) -> (Tensor<2>, Tensor<2>) {
+/// One loss step: forward (trusted or checked, as a training step on `device` under
+/// `checks`), backward, enqueue, and both input gradients materialised (as an optimiser step
+/// would), then a device sync and, on the trusted path, the read of the finiteness flag.
+pub fn loss_step(
+    loss: &ResComLoss,
+    inputs: &Inputs,
+    checks: StepChecks,
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>) {
     let features = inputs.features.clone().require_grad();
     let logits = inputs.logits.clone().require_grad();
     let output = ResComModelOutput {
         logits: logits.clone(),
         projections: features.clone(),
     };
-    let trusted = trusted(device);
+    let trusted = checks.on_host(device);
     let out: ResComOutput = if trusted {
         loss.forward_trusted(output, inputs.labels.clone(), &inputs.host_labels)
     } else {

@@ -9,9 +9,9 @@
 //! - ResCom: backbone + ResCom head + `ResComLoss` (CIFAR-100 recipe: D = 32, K = 10,
 //!   k_pos = 1, k_neg = 400), queue update included.
 //!
-//! The step checks its inputs where the training loop does on the device
-//! ([`StepChecks::Auto`]): the trusted path on GPUs, the checked path on the CPU backends;
-//! [`path`] names it.
+//! By default ([`StepChecks::Auto`]) the step checks its inputs where the training loop does
+//! on the device: the trusted path on GPUs, the checked path on the CPU backends; [`path`]
+//! names it.
 
 use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
@@ -78,25 +78,27 @@ fn rescom_loss(device: &Device) -> ResComLoss {
         .expect("the CIFAR-100 recipe is valid")
 }
 
-/// `network` trained with plain cross-entropy.
-pub fn cross_entropy_model(network: ResComModel, device: &Device) -> StepModel {
+/// `network` trained with plain cross-entropy, checking its steps as `checks` says.
+pub fn cross_entropy_model(network: ResComModel, checks: StepChecks, device: &Device) -> StepModel {
     LongTailModel::new(network, Objective::Classifier(cross_entropy(device)))
+        .with_step_checks(checks)
 }
 
-/// `network` trained with the ResCom loss of the CIFAR-100 recipe.
-pub fn rescom_model(network: ResComModel, device: &Device) -> StepModel {
-    LongTailModel::new(network, Objective::ResCom(rescom_loss(device)))
+/// `network` trained with the ResCom loss of the CIFAR-100 recipe, checking its steps as
+/// `checks` says.
+pub fn rescom_model(network: ResComModel, checks: StepChecks, device: &Device) -> StepModel {
+    LongTailModel::new(network, Objective::ResCom(rescom_loss(device))).with_step_checks(checks)
 }
 
 /// Whether a training step on `device` takes the trusted path (nothing read from the device
-/// inside the step), as the training loop decides by default.
-pub fn trusted(device: &Device) -> bool {
-    StepChecks::Auto.on_host(device)
+/// inside the step) under `checks`.
+pub fn trusted(checks: StepChecks, device: &Device) -> bool {
+    checks.on_host(device)
 }
 
-/// The name of the path a training step takes on `device`.
-pub fn path(device: &Device) -> &'static str {
-    if trusted(device) {
+/// The name of the path a training step takes on `device` under `checks`.
+pub fn path(checks: StepChecks, device: &Device) -> &'static str {
+    if trusted(checks, device) {
         "trusted (labels checked on the host, finiteness flag read after the step)"
     } else {
         "checked (labels and finiteness read from the device inside the step)"

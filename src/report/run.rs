@@ -36,8 +36,8 @@ use crate::report::logger::RunReport;
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
     AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
-    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, TrainConfig,
-    TrainRecordMetric, write_atomic,
+    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, StepChecks,
+    TrainConfig, TrainRecordMetric, write_atomic,
 };
 
 /// Where a run trains.
@@ -111,6 +111,10 @@ pub struct RunOptions {
     /// The renderer; `None` for burn-train's default (its dashboard when standard output is
     /// a terminal, plain lines otherwise).
     pub renderer: Option<Box<dyn MetricsRenderer>>,
+    /// Where a training step validates its batch and the network's outputs (default
+    /// [`StepChecks::Auto`]: on the host on GPUs, so that a step reads nothing from the
+    /// device; on the device on the CPU backends).
+    pub step_checks: StepChecks,
 }
 
 impl RunOptions {
@@ -122,6 +126,7 @@ impl RunOptions {
             stop_after: None,
             devices: Devices::Single(device),
             renderer: None,
+            step_checks: StepChecks::Auto,
         }
     }
 }
@@ -246,7 +251,7 @@ pub fn fit<N: ResComNetwork>(
     if let Some(loss) = objective.rescom() {
         loss.set_replicas(&devices)?;
     }
-    let mut model = LongTailModel::new(network, objective);
+    let mut model = LongTailModel::new(network, objective).with_step_checks(options.step_checks);
     if let Devices::MultiDevice(_) = options.devices {
         // The strategy adds up the replicas' gradients: follow their mean.
         model = model.with_gradient_scale(1.0 / replicas as f64);
