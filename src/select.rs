@@ -26,6 +26,7 @@ pub(crate) fn is_host_device(device: &Device) -> bool {
 /// Whether `device` is a card (a GPU of the `vulkan` or `cuda` backends), where every read
 /// back to the host stalls the device. CPU backends and software rasterizers are not; without
 /// a GPU backend compiled in, no device is.
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
 pub(crate) fn is_accelerator(device: &Device) -> bool {
     #[cfg(any(feature = "vulkan", feature = "cuda"))]
     {

@@ -161,7 +161,7 @@ pub struct ResComOutput {
     pub contrastive: Tensor<1>,
     /// Whether the projections and logits were free of NaN and infinity, `Bool [1]`, on the
     /// device. [`ResComLoss::forward`] and [`ResComLoss::loss`] have read it already (they
-    /// return [`Error::NonFinite`](crate::Error::NonFinite) instead of a `false`);
+    /// return [`Error::NonFinite`] instead of a `false`);
     /// [`ResComLoss::forward_trusted`] leaves it to the caller to read with the step's other
     /// results.
     pub inputs_finite: Tensor<1, Bool>,
@@ -256,9 +256,9 @@ impl ResComLoss {
     /// - NaN and infinity in the projections and logits are **not** refused here: the loss is
     ///   computed regardless, and [`ResComOutput::inputs_finite`] holds the flag, which the
     ///   caller must read with the step's other results (the loss values it reports anyway)
-    ///   and treat `false` as [`Error::NonFinite`](crate::Error::NonFinite). The training
-    ///   steps of [`crate::train`] do so, reading it with the step's metrics. Until then the
-    ///   step's gradient and its enqueued keys may hold NaN.
+    ///   and treat `false` as [`Error::NonFinite`]. The training steps of `rescom::train`
+    ///   (feature `train`) do so, reading it with the step's metrics. Until then the step's
+    ///   gradient and its enqueued keys may hold NaN.
     ///
     /// Mining reads nothing from the device either: the hardest negatives are chosen with a
     /// top-k on the device, except on the CPU backends, whose tensors live in host memory and

@@ -16,6 +16,7 @@
 //! and the ResCom queue (the model's record), optimiser state, the schedule's position, and
 //! the data order and augmentations (pure functions of the seed and the epoch) are restored.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -324,7 +325,10 @@ pub fn fit<N: ResComNetwork>(
     };
     let train = Arc::new(train.starting_at(start));
     let test = Arc::new(test.evaluating(evaluates).starting_at(start));
-    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history);
+    // burn-train's plain renderer (standard output not a terminal) shows progress, not figures.
+    let plain = options.renderer.is_none() && !std::io::stdout().is_terminal();
+    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
+        .with_epoch_lines(plain);
     let history = report.history();
 
     let mut training = SupervisedTraining::new(&out, train, test)
