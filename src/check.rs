@@ -1,7 +1,9 @@
 //! Input validation shared by the loss components.
 //!
 //! Shapes are checked from metadata alone. Label checks read the (small) label tensor back to
-//! the host once; finiteness checks reduce on the device and read back one boolean.
+//! the host once, or check labels the caller still has on the host without any read;
+//! finiteness checks reduce on the device and read back one boolean per tensor, or leave one
+//! flag on the device for the caller to read later.
 
 use burn::tensor::{Bool, Int, Tensor};
 
@@ -47,6 +49,21 @@ pub(crate) fn labels(labels: &Tensor<1, Int>, num_classes: usize) -> Result<Vec<
     Ok(values)
 }
 
+/// Checks `host`, the caller's host copy of `labels`, without reading the device: one value
+/// per row of `labels`, each in `0..num_classes`. That `labels` holds these values is the
+/// caller's promise.
+pub(crate) fn host_labels(host: &[i64], labels: &Tensor<1, Int>, num_classes: usize) -> Result<()> {
+    let [rows] = labels.dims();
+    if host.len() != rows {
+        return Err(Error::Shape {
+            name: "host_labels",
+            actual: vec![host.len()],
+            expected: format!("[{rows}] (one per row of `labels`)"),
+        });
+    }
+    labels_in_range(host, num_classes)
+}
+
 /// Checks host labels lie in `0..num_classes`.
 pub(crate) fn labels_in_range(values: &[i64], num_classes: usize) -> Result<()> {
     match values
@@ -80,24 +97,42 @@ pub(crate) fn paired_views(values: &[i64]) -> Result<()> {
     }
 }
 
-/// Fails with [`Error::NonFinite`] naming the first of `tensors` that holds a NaN or infinity.
-/// All tensors are reduced on their device and read back together.
-pub(crate) fn finite(tensors: &[(&'static str, Tensor<2>)]) -> Result<()> {
-    if tensors.is_empty() {
-        return Ok(());
-    }
+/// One flag per tensor, `Bool [tensors.len()]` on the device: whether it is free of NaN and
+/// infinity. Nothing is read.
+fn finite_flags(tensors: &[(&'static str, Tensor<2>)]) -> Tensor<1, Bool> {
     let flags: Vec<Tensor<1, Bool>> = tensors
         .iter()
-        .map(|(_, t)| t.clone().is_finite().all())
+        .map(|(_, t)| t.clone().detach().is_finite().all())
         .collect();
-    let flags = Tensor::cat(flags, 0)
+    Tensor::cat(flags, 0)
+}
+
+/// `Bool [1]` on the device of the tensors: whether every one of them is free of NaN and
+/// infinity. Nothing is read; the caller reads the flag when it reads its other results.
+///
+/// # Panics
+/// When `tensors` is empty (a programming error).
+pub(crate) fn finite_flag(tensors: &[(&'static str, Tensor<2>)]) -> Tensor<1, Bool> {
+    finite_flags(tensors).all()
+}
+
+/// Fails with [`Error::NonFinite`] naming the first of `tensors` that holds a NaN or infinity.
+/// All tensors are reduced on their device and read back together. Returns the flag of
+/// [`finite_flag`] (then `true`), so that a caller reporting it needs no second reduction.
+///
+/// # Panics
+/// When `tensors` is empty (a programming error).
+pub(crate) fn finite(tensors: &[(&'static str, Tensor<2>)]) -> Result<Tensor<1, Bool>> {
+    let flags = finite_flags(tensors);
+    let values = flags
+        .clone()
         .try_into_vec_as::<bool>()
         .map_err(|e| Error::DeviceRead {
             name: tensors[0].0,
             reason: format!("{e:?}"),
         })?;
-    match flags.iter().position(|ok| !ok) {
+    match values.iter().position(|ok| !ok) {
         Some(i) => Err(Error::NonFinite { name: tensors[i].0 }),
-        None => Ok(()),
+        None => Ok(flags.all()),
     }
 }

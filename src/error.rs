@@ -221,6 +221,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Io`].
+    #[cfg(feature = "data")]
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

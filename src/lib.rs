@@ -1,20 +1,85 @@
-#![doc = include_str!("../README.md")]
+//! **ResCom** (Rebalanced Siamese Contrastive Mining, Zhong et al. 2022) for long-tailed image
+//! recognition on the [Burn](https://burn.dev) deep-learning framework.
+//!
+//! In a long-tailed training set a few head classes own most images and many tail classes
+//! have a handful. ResCom trains a classifier and a supervised contrastive branch jointly, in
+//! one stage, and rebalances both:
+//!
+//! - a **Siamese Balanced Softmax** classifier on both augmented views ([`BalancedSoftmaxLoss`]);
+//! - a **class-balanced supervised contrastive loss** with effective-number class weights
+//!   ([`ClassBalancedContrastiveLoss`], [`ClassStats`]);
+//! - a **class-balanced queue** of `K` past keys per class ([`ClassBalancedQueue`]);
+//! - **supervised hard positive and negative mining** from that queue ([`HardPairMiner`]).
+//!
+//! [`ResComLoss`] composes them. Every part is a Burn module over `Tensor`s and runs on any
+//! Burn device; the method is stated exactly, with every convention, in [`method`].
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution::Normal, Int, Tensor};
+//! use rescom::{ResComLossConfig, ResComModelOutput};
+//!
+//! let device = Device::flex().autodiff();
+//! let loss = ResComLossConfig::new(vec![500, 120, 30, 5]).with_hard_negatives(15).init(&device)?;
+//! // Two views of 3 images, view-major (rows 0..3 view 1, rows 3..6 view 2).
+//! let output = ResComModelOutput {
+//!     projections: Tensor::random([6, 32], Normal(0.0, 1.0), &device).require_grad(),
+//!     logits: Tensor::random([6, 4], Normal(0.0, 1.0), &device).require_grad(),
+//! };
+//! let labels = Tensor::<1, Int>::from_ints([0, 3, 1, 0, 3, 1], &device);
+//! let out = loss.forward(output, labels)?; // reads the queue, then enqueues view 1
+//! let grads = out.total.backward();
+//! # let _ = grads;
+//! # Ok::<(), rescom::Error>(())
+//! ```
+//!
+//! `forward` takes `&self`, as burn-train's `TrainStep::step` does; the queue is shared by
+//! clones and forks of the loss and travels in the module's record. `examples/learner.rs` in
+//! the repository trains a network of one's own holding the loss with burn-train's `Learner`.
+//!
+//! # Crate features
+//!
+//! The loss, queue, mining and class statistics (the modules without a feature below) need
+//! only Burn, serde, serde_json, thiserror and rayon. Everything else is a layer on top, all
+//! on by default:
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `flex` | Burn's pure-Rust CPU backend (default backend) |
+//! | `ndarray`, `vulkan`, `cuda` | further Burn backends (`cuda` downloads an LLVM bundle at build time) |
+//! | `data` | module `data`: CIFAR, IDX and list-file readers, long-tailed subsets, augmentations, deterministic loaders (Burn `DataLoader`s) |
+//! | `models` | modules `model`, `head`: CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head, the fast flex convolution |
+//! | `train` | module `train`: burn-train `Learner` plug-ins (train/inference steps, schedules, long-tail metrics, atomic checkpoints); implies `data` and `models` |
+//! | `report` | module `report`: metrics files, `summary.json`, SVG plots and `report::fit`, the bundled runs; implies `train` |
+//! | `x86-v4` | opt-in: gemm's AVX-512 kernels for flex |
+//!
+//! A loss-only build: `rescom = { version = "0.1", default-features = false, features =
+//! ["flex"] }`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "data")]
+#[cfg_attr(docsrs, doc(cfg(feature = "data")))]
 pub mod data;
 pub mod error;
 pub mod fifo;
+#[cfg(feature = "models")]
+#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod head;
 pub mod loss;
 #[doc = include_str!("../docs/method.md")]
 pub mod method {}
 pub mod mining;
+#[cfg(feature = "models")]
+#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod model;
 pub mod normalize;
 pub mod queue;
+#[cfg(feature = "report")]
+#[cfg_attr(docsrs, doc(cfg(feature = "report")))]
 pub mod report;
 pub mod rng;
 pub mod stats;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
 pub mod train;
 
 mod check;

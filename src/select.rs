@@ -23,6 +23,22 @@ pub(crate) fn is_host_device(device: &Device) -> bool {
     host.contains(&device)
 }
 
+/// Whether `device` is a card (a GPU of the `vulkan` or `cuda` backends), where every read
+/// back to the host stalls the device. CPU backends and software rasterizers are not; without
+/// a GPU backend compiled in, no device is.
+#[cfg_attr(not(feature = "train"), allow(dead_code))]
+pub(crate) fn is_accelerator(device: &Device) -> bool {
+    #[cfg(any(feature = "vulkan", feature = "cuda"))]
+    {
+        device.identity().is_some_and(|id| id.physical.is_some())
+    }
+    #[cfg(not(any(feature = "vulkan", feature = "cuda")))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// For each row of `similarities` (`[rows, C*K]`), the column indices of the `k` largest
 /// entries outside the row's own class block `label*K .. (label+1)*K`, in column order
 /// (ties at the k-th value are taken in column order). `None` when the data cannot be read.
@@ -220,5 +236,6 @@ mod tests {
     fn flex_is_a_host_device() {
         assert!(is_host_device(&Device::flex()));
         assert!(is_host_device(&Device::flex().autodiff()));
+        assert!(!is_accelerator(&Device::flex().autodiff()));
     }
 }

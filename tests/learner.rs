@@ -17,7 +17,7 @@ use rescom::data::{
 use rescom::model::{ResComModel, ResComModelConfig};
 use rescom::report::{Devices, RunData, RunOptions, fit};
 use rescom::train::{
-    LongTailModel, LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig,
+    LongTailModel, LossSettings, LrSchedule, Method, Parts, ResComNetwork, StepChecks, TrainConfig,
 };
 use rescom::{ResComLoss, Rng};
 
@@ -223,6 +223,57 @@ fn the_queue_after_a_learner_step_equals_the_plain_api_step() {
         queue(loss_of(&learner.model())),
         queue(loss_of(&model(&net, &device)))
     );
+}
+
+/// A step that checks on the host (nothing read from the device, as on a GPU) and one that
+/// reads its checks from the device give the same loss values, gradients and queue; only the
+/// first leaves the finiteness flag for the metrics to read.
+#[test]
+fn a_host_checked_step_equals_a_device_checked_step() {
+    let device = flex();
+    let net = network(&device);
+    for method in [Method::Rescom, Method::BalancedSoftmax] {
+        let build = |checks: StepChecks| {
+            let mut config = config(1);
+            config.method = method;
+            let objective = config.objective(&COUNTS, &device).unwrap();
+            LongTailModel::new(net.clone(), objective).with_step_checks(checks)
+        };
+        let (host, on_device) = (build(StepChecks::Host), build(StepChecks::Device));
+        assert!(
+            !StepChecks::Auto.on_host(&device),
+            "flex keeps the device checks"
+        );
+        let a = host.step(first_batch(10, &device));
+        let b = on_device.step(first_batch(10, &device));
+        let values = |item: &rescom::train::TrainStepOutput| {
+            let mut v = common::to_vec(item.total.clone());
+            v.extend(common::to_vec(item.classification.clone()));
+            v.extend(
+                item.contrastive
+                    .clone()
+                    .map(common::to_vec)
+                    .unwrap_or_default(),
+            );
+            v
+        };
+        assert_eq!(values(&a.item), values(&b.item), "{method:?}");
+        assert_eq!(
+            gradients(&host, &a.grads),
+            gradients(&on_device, &b.grads),
+            "{method:?}"
+        );
+        let flag = a
+            .item
+            .inputs_finite
+            .clone()
+            .expect("the host-checked step has a flag");
+        assert!(flag.into_scalar::<bool>());
+        assert!(b.item.inputs_finite.is_none());
+        if method == Method::Rescom {
+            assert_eq!(queue(loss_of(&host)), queue(loss_of(&on_device)));
+        }
+    }
 }
 
 /// Two replicas of five images (flex and ndarray): the gathered queue is the queue one device

@@ -8,7 +8,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::Result;
@@ -102,6 +102,30 @@ impl BalancedSoftmaxLoss {
     /// - output: `[1]`
     pub fn forward(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>> {
         Ok(self.forward_no_reduction(logits, labels)?.mean())
+    }
+
+    /// [`BalancedSoftmaxLoss::forward`] without any read from the device (the trusted path
+    /// of a training step on a GPU): `host_labels`, the caller's host copy of `labels`, is
+    /// checked instead of `labels` (one per row, in `0..C`), and the logits' finiteness is
+    /// returned as a `Bool [1]` flag on the device, for the caller to read with the step's
+    /// other results and to treat `false` as [`Error::NonFinite`](crate::Error::NonFinite).
+    /// Values and gradients are those of [`BalancedSoftmaxLoss::forward`].
+    ///
+    /// # Shapes
+    /// - `logits`: `[rows, C]`
+    /// - `labels`: `Int [rows]`, holding `host_labels`
+    /// - output: the loss `[1]` and the flag `Bool [1]`
+    pub fn forward_trusted(
+        &self,
+        logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+        host_labels: &[i64],
+    ) -> Result<(Tensor<1>, Tensor<1, Bool>)> {
+        let [rows, _] = check::shape("logits", &logits, [None, Some(self.num_classes)])?;
+        check::shape("labels", &labels, [Some(rows)])?;
+        check::host_labels(host_labels, &labels, self.num_classes)?;
+        let finite = check::finite_flag(&[("logits", logits.clone())]);
+        Ok((self.per_row_unchecked(logits, labels).mean(), finite))
     }
 
     /// Per-row Balanced Softmax loss.

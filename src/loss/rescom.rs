@@ -7,7 +7,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
@@ -149,7 +149,8 @@ pub struct ResComModelOutput {
     pub projections: Tensor<2>,
 }
 
-/// The three loss values of a step, each a tensor of shape `[1]`.
+/// The three loss values of a step, each a tensor of shape `[1]`, and whether the inputs were
+/// finite.
 #[derive(Debug, Clone)]
 pub struct ResComOutput {
     /// `classification + lambda * contrastive`; call `backward` on this.
@@ -158,6 +159,12 @@ pub struct ResComOutput {
     pub classification: Tensor<1>,
     /// Class-balanced contrastive loss `L_con` (before the weight `lambda`).
     pub contrastive: Tensor<1>,
+    /// Whether the projections and logits were free of NaN and infinity, `Bool [1]`, on the
+    /// device. [`ResComLoss::forward`] and [`ResComLoss::loss`] have read it already (they
+    /// return [`Error::NonFinite`] instead of a `false`);
+    /// [`ResComLoss::forward_trusted`] leaves it to the caller to read with the step's other
+    /// results.
+    pub inputs_finite: Tensor<1, Bool>,
 }
 
 /// Rebalanced Siamese Contrastive Mining loss with its class-balanced queue.
@@ -234,13 +241,102 @@ impl ResComLoss {
             logits,
             projections,
         } = output;
-        self.check(&projections, &logits, &labels)?;
+        let inputs_finite = self.check(&projections, &logits, &labels)?;
+        self.step(projections, logits, labels, inputs_finite)
+    }
+
+    /// [`ResComLoss::forward`] without any read from the device: the trusted path of a training
+    /// step on a GPU, where each read would stall the device until it has caught up.
+    ///
+    /// The caller promises that `host_labels` holds exactly the values of `labels` (a data
+    /// loader has both: it uploaded the one from the other). What is checked, and where:
+    /// - shapes and the row count, from metadata, as in [`ResComLoss::forward`];
+    /// - the labels, on the host, from `host_labels`: one per row, in `0..C`, and the two views
+    ///   of every image agreeing; `labels` itself is not read;
+    /// - NaN and infinity in the projections and logits are **not** refused here: the loss is
+    ///   computed regardless, and [`ResComOutput::inputs_finite`] holds the flag, which the
+    ///   caller must read with the step's other results (the loss values it reports anyway)
+    ///   and treat `false` as [`Error::NonFinite`]. The training steps of `rescom::train`
+    ///   (feature `train`) do so, reading it with the step's metrics. Until then the step's
+    ///   gradient and its enqueued keys may hold NaN.
+    ///
+    /// Mining reads nothing from the device either: the hardest negatives are chosen with a
+    /// top-k on the device, except on the CPU backends, whose tensors live in host memory and
+    /// where an exact selection over the similarities is faster.
+    ///
+    /// For the same inputs the values, the gradients and the queue afterwards are exactly
+    /// those of [`ResComLoss::forward`].
+    ///
+    /// # Shapes
+    /// As [`ResComLoss::forward`]; `host_labels` has one value per row.
+    ///
+    /// # Errors
+    /// Wrong ranks or shapes, an odd or zero row count, `host_labels` of another length, views
+    /// whose labels differ, labels out of range, or a device that is not one of the declared
+    /// replicas. On error the queue is unchanged.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Distribution, Int, Tensor};
+    /// use rescom::{ResComLossConfig, ResComModelOutput};
+    ///
+    /// let device = Device::flex().autodiff();
+    /// let loss = ResComLossConfig::new(vec![50, 20, 5])
+    ///     .with_dim(8)
+    ///     .with_queue_per_class(4)
+    ///     .with_hard_negatives(6)
+    ///     .init(&device)?;
+    /// let host_labels = vec![0, 1, 2, 0, 1, 2];
+    /// let labels = Tensor::<1, Int>::from_ints(host_labels.as_slice(), &device);
+    /// let output = ResComModelOutput {
+    ///     logits: Tensor::<2>::random([6, 3], Distribution::Normal(0.0, 1.0), &device),
+    ///     projections: Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device),
+    /// };
+    /// let out = loss.forward_trusted(output, labels, &host_labels)?;
+    /// // Later, with the step's other results:
+    /// assert!(out.inputs_finite.into_scalar::<bool>());
+    /// # Ok::<(), rescom::Error>(())
+    /// ```
+    pub fn forward_trusted(
+        &self,
+        output: ResComModelOutput,
+        labels: Tensor<1, Int>,
+        host_labels: &[i64],
+    ) -> Result<ResComOutput> {
+        let ResComModelOutput {
+            logits,
+            projections,
+        } = output;
+        self.check_shapes(&projections, &logits, &labels)?;
+        check::host_labels(host_labels, &labels, self.classification.num_classes())?;
+        check::paired_views(host_labels)?;
+        let inputs_finite = check::finite_flag(&[
+            ("projections", projections.clone()),
+            ("logits", logits.clone()),
+        ]);
+        self.step(projections, logits, labels, inputs_finite)
+    }
+
+    /// The loss of validated inputs from the queue as it stands, then the view-1 keys staged
+    /// (enqueued at once with a single replica).
+    fn step(
+        &self,
+        projections: Tensor<2>,
+        logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+        inputs_finite: Tensor<1, Bool>,
+    ) -> Result<ResComOutput> {
         let rows = projections.dims()[0];
         let normalized = l2_normalize(projections);
         // The queue before the step: a replica's keys are written only after every replica
         // has read it.
         let memory = self.memory.snapshot();
-        let output = self.compute(&memory, normalized.clone(), logits, labels.clone());
+        let output = self.compute(
+            &memory,
+            normalized.clone(),
+            logits,
+            labels.clone(),
+            inputs_finite,
+        );
         let half = rows / 2;
         self.memory
             .stage(normalized.narrow(0, 0, half), labels.narrow(0, 0, half))?;
@@ -254,9 +350,15 @@ impl ResComLoss {
             logits,
             projections,
         } = output;
-        self.check(&projections, &logits, &labels)?;
+        let inputs_finite = self.check(&projections, &logits, &labels)?;
         let memory = self.memory.snapshot();
-        Ok(self.compute(&memory, l2_normalize(projections), logits, labels))
+        Ok(self.compute(
+            &memory,
+            l2_normalize(projections),
+            logits,
+            labels,
+            inputs_finite,
+        ))
     }
 
     /// Declares the devices of the replicas that train copies of this loss together, in
@@ -337,7 +439,8 @@ impl ResComLoss {
         self.contrast_weight
     }
 
-    fn check(
+    /// Shapes and the row count, from metadata.
+    fn check_shapes(
         &self,
         projections: &Tensor<2>,
         logits: &Tensor<2>,
@@ -353,6 +456,18 @@ impl ResComLoss {
             [Some(rows), Some(self.classification.num_classes())],
         )?;
         check::shape("labels", labels, [Some(rows)])?;
+        Ok(())
+    }
+
+    /// Every check of the plain API, reading the labels and the finiteness flags from the
+    /// device; returns the (true) finiteness flag.
+    fn check(
+        &self,
+        projections: &Tensor<2>,
+        logits: &Tensor<2>,
+        labels: &Tensor<1, Int>,
+    ) -> Result<Tensor<1, Bool>> {
+        self.check_shapes(projections, logits, labels)?;
         let values = check::labels(labels, self.classification.num_classes())?;
         check::paired_views(&values)?;
         check::finite(&[
@@ -367,6 +482,7 @@ impl ResComLoss {
         normalized: Tensor<2>,
         logits: Tensor<2>,
         labels: Tensor<1, Int>,
+        inputs_finite: Tensor<1, Bool>,
     ) -> ResComOutput {
         let classification = self
             .classification
@@ -389,6 +505,7 @@ impl ResComLoss {
             total,
             classification,
             contrastive,
+            inputs_finite,
         }
     }
 }

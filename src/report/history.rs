@@ -35,6 +35,38 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
+    /// A one-line account of the epoch, e.g. `epoch 3: loss 1.2345 (cls 0.9876, con 0.4938),
+    /// train top-1 41.2 %, 950 img/s, lr 0.1 | test top-1 52.10 % (many 80.1, medium 40.2,
+    /// few 20.3)`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "epoch {}: loss {:.4} (cls {:.4}",
+            self.epoch + 1,
+            self.loss,
+            self.classification
+        );
+        if let Some(con) = self.contrastive {
+            line.push_str(&format!(", con {con:.4}"));
+        }
+        line.push_str(&format!(
+            "), train top-1 {:.1} %, {:.0} img/s, lr {:.4}",
+            100.0 * self.train_top1,
+            self.images_per_second,
+            self.lr
+        ));
+        if let Some(eval) = &self.eval {
+            let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}", 100.0 * v));
+            line.push_str(&format!(
+                " | test top-1 {:.2} % (many {}, medium {}, few {})",
+                100.0 * eval.top1,
+                pct(eval.many),
+                pct(eval.medium),
+                pct(eval.few)
+            ));
+        }
+        line
+    }
+
     /// The record of epoch `epoch` (0-based) trained at rate `lr`.
     pub fn new(epoch: usize, lr: f64, train: TrainRecord, eval: Option<EvalReport>) -> Self {
         Self {
@@ -112,4 +144,44 @@ pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
         return Err(corrupt(format!("line {} holds epoch {}", i + 1, r.epoch)));
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_line_states_the_losses_and_the_test_figures() {
+        let mut record = EpochRecord {
+            epoch: 2,
+            lr: 0.1,
+            loss: 1.25,
+            classification: 1.0,
+            contrastive: Some(0.5),
+            train_top1: 0.412,
+            images_per_second: 950.0,
+            seconds: 2.0,
+            eval: None,
+        };
+        assert_eq!(
+            record.line(),
+            "epoch 3: loss 1.2500 (cls 1.0000, con 0.5000), train top-1 41.2 %, 950 img/s, lr 0.1000"
+        );
+        record.eval = Some(EvalReport {
+            top1: 0.521,
+            top5: 0.9,
+            many: Some(0.801),
+            medium: None,
+            few: Some(0.203),
+            per_class: vec![],
+            images: 10,
+        });
+        assert!(
+            record
+                .line()
+                .ends_with("| test top-1 52.10 % (many 80.1, medium -, few 20.3)"),
+            "{}",
+            record.line()
+        );
+    }
 }

@@ -63,6 +63,7 @@ pub struct RunReport {
     eval: HashMap<usize, EvalReport>,
     history: RunHistory,
     interrupter: Option<Interrupter>,
+    epoch_lines: bool,
 }
 
 impl RunReport {
@@ -85,7 +86,16 @@ impl RunReport {
             eval: HashMap::new(),
             history: shared,
             interrupter: None,
+            epoch_lines: false,
         }
+    }
+
+    /// Prints one line per finished epoch (losses, training accuracy, throughput and, after an
+    /// evaluation, test accuracy by shot group) on standard error: the figures burn-train's
+    /// plain renderer does not show.
+    pub fn with_epoch_lines(mut self, on: bool) -> Self {
+        self.epoch_lines = on;
+        self
     }
 
     /// Stops the run through `interrupter` when a report cannot be written.
@@ -125,6 +135,11 @@ impl RunReport {
         }
         if let Some(summary) = Summary::of(&self.identity, &history) {
             summary.write(&self.dir)?;
+        }
+        if self.epoch_lines
+            && let Some(record) = history.last()
+        {
+            eprintln!("{}", record.line());
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 //! and the ResCom queue (the model's record), optimiser state, the schedule's position, and
 //! the data order and augmentations (pure functions of the seed and the epoch) are restored.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,8 +37,8 @@ use crate::report::logger::RunReport;
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
     AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
-    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, TrainConfig,
-    TrainRecordMetric, write_atomic,
+    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, StepChecks,
+    TrainConfig, TrainRecordMetric, write_atomic,
 };
 
 /// Where a run trains.
@@ -111,6 +112,10 @@ pub struct RunOptions {
     /// The renderer; `None` for burn-train's default (its dashboard when standard output is
     /// a terminal, plain lines otherwise).
     pub renderer: Option<Box<dyn MetricsRenderer>>,
+    /// Where a training step validates its batch and the network's outputs (default
+    /// [`StepChecks::Auto`]: on the host on GPUs, so that a step reads nothing from the
+    /// device; on the device on the CPU backends).
+    pub step_checks: StepChecks,
 }
 
 impl RunOptions {
@@ -122,6 +127,7 @@ impl RunOptions {
             stop_after: None,
             devices: Devices::Single(device),
             renderer: None,
+            step_checks: StepChecks::Auto,
         }
     }
 }
@@ -246,7 +252,7 @@ pub fn fit<N: ResComNetwork>(
     if let Some(loss) = objective.rescom() {
         loss.set_replicas(&devices)?;
     }
-    let mut model = LongTailModel::new(network, objective);
+    let mut model = LongTailModel::new(network, objective).with_step_checks(options.step_checks);
     if let Devices::MultiDevice(_) = options.devices {
         // The strategy adds up the replicas' gradients: follow their mean.
         model = model.with_gradient_scale(1.0 / replicas as f64);
@@ -319,7 +325,10 @@ pub fn fit<N: ResComNetwork>(
     };
     let train = Arc::new(train.starting_at(start));
     let test = Arc::new(test.evaluating(evaluates).starting_at(start));
-    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history);
+    // burn-train's plain renderer (standard output not a terminal) shows progress, not figures.
+    let plain = options.renderer.is_none() && !std::io::stdout().is_terminal();
+    let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
+        .with_epoch_lines(plain);
     let history = report.history();
 
     let mut training = SupervisedTraining::new(&out, train, test)

@@ -505,9 +505,24 @@ impl Metric for TrainRecordMetric {
         if let Some(c) = &step.contrastive {
             transaction = transaction.register(c.clone());
         }
+        // The finiteness flag of a step that checked on the host, read with its values.
+        if let Some(flag) = &step.inputs_finite {
+            transaction = transaction.register(flag.clone().int());
+        }
         let values = transaction
             .try_execute()
             .map_err(|e| read_error(format!("{e:?}")))?;
+        if step.inputs_finite.is_some()
+            && let Some(flag) = values.last()
+            && flag.clone().convert::<i64>().try_into_vec::<i64>().ok() == Some(vec![0])
+        {
+            self.sums.failed = true;
+            return Err(read_error(format!(
+                "training stopped at {}: the network's logits or projections hold NaN or \
+                 infinity",
+                at()
+            )));
+        }
         let scalar = |i: usize| -> f64 {
             values[i]
                 .clone()

@@ -21,4 +21,6 @@ pub use learner_metrics::{
 pub use metrics::{Accuracy, EvalReport, ShotGroup};
 pub use recipe::{INATURALIST_MEAN, INATURALIST_STD, Recipe, ScheduleKind};
 pub use schedule::{EpochLrScheduler, LrSchedule};
-pub use step::{EvalStepOutput, LongTailModel, Objective, ResComNetwork, TrainStepOutput};
+pub use step::{
+    EvalStepOutput, LongTailModel, Objective, ResComNetwork, StepChecks, TrainStepOutput,
+};

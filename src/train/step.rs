@@ -12,13 +12,19 @@
 //! infinite logits, above all: a diverged run) yields no gradient and carries the error in
 //! its output; the run's [`TrainRecordMetric`](crate::train::TrainRecordMetric) turns it into
 //! a stop of the run, before the epoch's checkpoint.
+//!
+//! On a GPU a step reads nothing from the device ([`StepChecks`]): the labels are checked
+//! from the batch's host copy, mining stays on the device, and whether the network's outputs
+//! were finite is a flag that [`TrainRecordMetric`](crate::train::TrainRecordMetric) reads
+//! with the step's loss values, stopping the run when it is `false`. On the CPU backends,
+//! where a read costs nothing, a step checks its inputs as the plain API does.
 
 use std::time::Instant;
 
 use burn::module::{Module, ModuleDisplay};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
-use burn::tensor::{ExecutionError, Int, Tensor};
+use burn::tensor::{Bool, ExecutionError, Int, Tensor};
 use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
@@ -79,6 +85,38 @@ impl Objective {
     }
 }
 
+/// Where a training step validates its batch and the network's outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepChecks {
+    /// [`StepChecks::Host`] on GPUs (the devices of the `vulkan` and `cuda` features), where
+    /// every read stalls the device, and [`StepChecks::Device`] on the CPU backends, whose
+    /// reads cost nothing (the default).
+    #[default]
+    Auto,
+    /// The plain API's checks, before the loss: the labels and the finiteness of the logits
+    /// (and projections) are read from the device. A batch that fails them yields no gradient
+    /// and stops the run.
+    Device,
+    /// Nothing read inside the step: the labels are checked from the batch's host copy
+    /// ([`ResComLoss::forward_trusted`](crate::ResComLoss::forward_trusted)), and the
+    /// finiteness flag is read with the step's metrics, which stop the run when it is
+    /// `false`. Such a step has already updated the model in memory (possibly with NaN), but
+    /// the run stops before the epoch's checkpoint, which keeps the last good state.
+    Host,
+}
+
+impl StepChecks {
+    /// Whether a step on `device` checks on the host.
+    pub fn on_host(self, device: &burn::tensor::Device) -> bool {
+        match self {
+            StepChecks::Auto => crate::select::is_accelerator(device),
+            StepChecks::Device => false,
+            StepChecks::Host => true,
+        }
+    }
+}
+
 /// A network and its objective: the model burn-train's Learner trains.
 ///
 /// With `P` replicas of a multi-device strategy that adds up the replicas' gradients, set
@@ -94,6 +132,9 @@ pub struct LongTailModel<N> {
     /// Factor applied to the loss before the backward pass.
     #[module(skip)]
     gradient_scale: f64,
+    /// Where a step validates its inputs.
+    #[module(skip)]
+    checks: StepChecks,
 }
 
 impl<N: ResComNetwork> LongTailModel<N> {
@@ -103,7 +144,16 @@ impl<N: ResComNetwork> LongTailModel<N> {
             network,
             objective,
             gradient_scale: 1.0,
+            checks: StepChecks::Auto,
         }
+    }
+
+    /// Where a step validates its batch and the network's outputs (default
+    /// [`StepChecks::Auto`]: on the host on GPUs, so that a step reads nothing from the
+    /// device).
+    pub fn with_step_checks(mut self, checks: StepChecks) -> Self {
+        self.checks = checks;
+        self
     }
 
     /// Multiplies the loss by `scale` before the backward pass (the reported loss is not
@@ -150,6 +200,10 @@ pub struct TrainStepOutput {
     pub started: Instant,
     /// The error that kept the step from computing its loss, if any.
     pub failure: Option<String>,
+    /// Whether the network's outputs were free of NaN and infinity, `Bool [1]`, when the step
+    /// checked them on the host ([`StepChecks::Host`]): read with the metrics, where `false`
+    /// stops the run. `None` when the step read it itself.
+    pub inputs_finite: Option<Tensor<1, Bool>>,
 }
 
 impl ItemLazy for TrainStepOutput {
@@ -161,6 +215,7 @@ impl ItemLazy for TrainStepOutput {
             contrastive: self.contrastive.map(Tensor::without_autodiff),
             logits: self.logits.without_autodiff(),
             targets: self.targets.without_autodiff(),
+            inputs_finite: self.inputs_finite.map(Tensor::without_autodiff),
             ..self
         })
     }
@@ -186,25 +241,36 @@ impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
         let started = Instant::now();
         let images = batch.images_in_batch;
         let targets = batch.labels.clone();
+        let on_host = self.checks.on_host(&targets.device());
         let (logits, losses) = match &self.objective {
             Objective::ResCom(loss) => {
                 let output = self.network.heads(batch.images);
                 let logits = output.logits.clone();
-                let losses = loss
-                    .forward(output, batch.labels)
-                    .map(|out| (out.total, out.classification, Some(out.contrastive)));
+                let out = if on_host {
+                    loss.forward_trusted(output, batch.labels, &batch.host_labels)
+                } else {
+                    loss.forward(output, batch.labels)
+                };
+                let losses = out.map(|out| {
+                    let finite = on_host.then_some(out.inputs_finite);
+                    (out.total, out.classification, Some(out.contrastive), finite)
+                });
                 (logits, losses)
             }
             Objective::Classifier(loss) => {
                 let logits = self.network.logits(batch.images);
-                let losses = loss
-                    .forward(logits.clone(), batch.labels)
-                    .map(|value| (value.clone(), value, None));
+                let losses = if on_host {
+                    loss.forward_trusted(logits.clone(), batch.labels, &batch.host_labels)
+                        .map(|(value, finite)| (value.clone(), value, None, Some(finite)))
+                } else {
+                    loss.forward(logits.clone(), batch.labels)
+                        .map(|value| (value.clone(), value, None, None))
+                };
                 (logits, losses)
             }
         };
         match losses {
-            Ok((total, classification, contrastive)) => {
+            Ok((total, classification, contrastive, inputs_finite)) => {
                 let grads = self.scaled(total.clone()).backward();
                 TrainOutput::new(
                     self,
@@ -218,6 +284,7 @@ impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
                         images,
                         started,
                         failure: None,
+                        inputs_finite,
                     },
                 )
             }
@@ -235,6 +302,7 @@ impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
                         images,
                         started,
                         failure: Some(error.to_string()),
+                        inputs_finite: None,
                     },
                 }
             }

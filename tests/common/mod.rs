@@ -132,3 +132,6 @@ pub fn fill_as<M: Module>(module: M, dtype: DType) -> M {
         dtype,
     })
 }
+
+pub mod golden;
+pub mod gradients;
