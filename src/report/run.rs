@@ -34,6 +34,7 @@ use crate::data::{EvalLoader, TwoViewLoader};
 use crate::error::{Error, Result};
 use crate::report::history::{EpochRecord, read_history};
 use crate::report::logger::RunReport;
+use crate::report::renderer::SilentRenderer;
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
     AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
@@ -325,7 +326,8 @@ pub fn fit<N: ResComNetwork>(
     };
     let train = Arc::new(train.starting_at(start));
     let test = Arc::new(test.evaluating(evaluates).starting_at(start));
-    // burn-train's plain renderer (standard output not a terminal) shows progress, not figures.
+    // burn-train's plain renderer (standard output not a terminal) prints progress per batch and
+    // no figures: one line per epoch instead, and a renderer that draws nothing.
     let plain = options.renderer.is_none() && !std::io::stdout().is_terminal();
     let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
         .with_epoch_lines(plain);
@@ -376,6 +378,8 @@ pub fn fit<N: ResComNetwork>(
     }
     if let Some(renderer) = options.renderer {
         training = training.renderer(renderer);
+    } else if plain {
+        training = training.renderer(Box::new(SilentRenderer));
     }
     let result = training.launch(learner);
 
@@ -419,6 +423,8 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
         .metric(report);
     if let Some(renderer) = renderer {
         evaluator = evaluator.renderer(renderer);
+    } else if !std::io::stdout().is_terminal() {
+        evaluator = evaluator.renderer(Box::new(SilentRenderer));
     }
     let result = evaluator.build(model.valid()).eval("test", Arc::new(test));
     if let Some(error) = result.error {
