@@ -10,7 +10,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use common::to_vec;
+use common::{assert_close, to_vec};
 use rescom::Rng;
 use rescom::model::ResComModelConfig;
 use rescom::model::conv::{apply, conv2d, uses_crate_kernels};
@@ -24,23 +24,6 @@ fn random<const D: usize>(
     let n = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     Tensor::from_data(TensorData::new(values, shape), (device, dtype))
-}
-
-/// `|actual - expected| <= tol * max |expected|` element by element.
-fn assert_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths");
-    let scale = expected
-        .iter()
-        .fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-    let worst = actual
-        .iter()
-        .zip(expected)
-        .map(|(a, e)| (a - e).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        worst <= tol * scale,
-        "{what}: largest difference {worst:e} exceeds {tol:e} x {scale:e}"
-    );
 }
 
 /// Output, input gradient, weight gradient and bias gradient of `conv` for the loss
