@@ -18,7 +18,9 @@
 //! `--resume`), and its strategies for several devices (`--devices`, `--ddp`).
 
 #[path = "../benches/support/allocator.rs"]
-mod allocator;
+pub(crate) mod allocator;
+#[path = "../benches/support/device.rs"]
+pub(crate) mod device;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use rescom::data::{
 };
 use rescom::model::ResComModelConfig;
 use rescom::report::{Devices, RunData, RunOptions, Summary, evaluate_checkpoint, fit};
-use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, TrainConfig};
+use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, StepChecks, TrainConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -95,9 +97,30 @@ enum Backend {
     Cuda,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Checks {
+    /// On the host on GPUs (nothing read from the device inside a step), on the device on
+    /// the CPU backends.
+    Auto,
+    /// The plain API's checks inside every step: labels and finiteness read from the device.
+    Device,
+    /// Labels checked from the batch's host copy, finiteness read with the step's metrics.
+    Host,
+}
+
+impl From<Checks> for StepChecks {
+    fn from(c: Checks) -> Self {
+        match c {
+            Checks::Auto => StepChecks::Auto,
+            Checks::Device => StepChecks::Device,
+            Checks::Host => StepChecks::Host,
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(about = "Train ResCom (or a baseline) on a long-tailed dataset")]
-struct Args {
+pub(crate) struct Args {
     /// Dataset.
     #[arg(long, value_enum, default_value = "fashion-mnist-lt")]
     dataset: DatasetName,
@@ -200,6 +223,9 @@ struct Args {
     /// all-reduced; needs collectives, which Burn implements for CUDA only).
     #[arg(long)]
     ddp: bool,
+    /// Where a training step checks its batch and the network's outputs.
+    #[arg(long, value_enum, default_value = "auto")]
+    step_checks: Checks,
     /// List datasets: training list file.
     #[arg(long)]
     train_list: Option<PathBuf>,
@@ -225,34 +251,11 @@ fn recipe() -> ResComLossConfig {
     ResComLossConfig::new(Vec::new())
 }
 
+/// The autodiff device `index` of `backend`, or why there is none (not compiled in, absent,
+/// or unable to compute).
 fn device(backend: Backend, index: usize) -> Result<Device, String> {
-    let single = |device: Device| {
-        if index == 0 {
-            Ok(device)
-        } else {
-            Err(format!(
-                "the {backend:?} backend has one device; --devices {index} does not exist"
-            ))
-        }
-    };
-    let device = match backend {
-        Backend::Flex => single(Device::flex())?,
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        Backend::Ndarray => single(Device::ndarray())?,
-        #[cfg(feature = "vulkan")]
-        Backend::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DiscreteGpu(index)),
-        #[cfg(feature = "cuda")]
-        Backend::Cuda => Device::cuda(index),
-        #[allow(unreachable_patterns)]
-        other => {
-            return Err(format!(
-                "backend {other:?} is not compiled in; rebuild with `--features {}`",
-                format!("{other:?}").to_lowercase()
-            ));
-        }
-    };
-    Ok(device.autodiff())
+    let name = format!("{backend:?}").to_lowercase();
+    Ok(device::open_at(&name, index)?.autodiff())
 }
 
 /// Where to train, from `--backend`, `--devices` and `--ddp`.
@@ -283,16 +286,16 @@ fn devices(args: &Args) -> Result<Devices, String> {
     })
 }
 
-struct Data {
-    train: Arc<dyn Dataset>,
-    test: Arc<dyn Dataset>,
+pub(crate) struct Data {
+    pub(crate) train: Arc<dyn Dataset>,
+    pub(crate) test: Arc<dyn Dataset>,
     train_pipeline: Pipeline,
     eval_pipeline: Pipeline,
     description: String,
     channels: usize,
 }
 
-fn load_data(args: &Args) -> rescom::Result<Data> {
+pub(crate) fn load_data(args: &Args) -> rescom::Result<Data> {
     let (train_full, test, channels, name, default_n_max): (
         Arc<dyn Dataset>,
         Arc<dyn Dataset>,
@@ -424,7 +427,7 @@ fn load_data(args: &Args) -> rescom::Result<Data> {
     })
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     allocator::keep_freed_memory();
     let devices = devices(&args)?;
     let device = devices.main();
@@ -556,6 +559,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     options.devices = devices;
     options.resume = args.resume;
     options.stop_after = args.stop_after;
+    options.step_checks = args.step_checks.into();
     let outcome = fit(&config, network, RunData { train, test }, options)?;
     if let Some(summary) = &outcome.summary {
         summary.print_table(None);

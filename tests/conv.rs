@@ -10,7 +10,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use common::to_vec;
+use common::{assert_close, to_vec};
 use rescom::Rng;
 use rescom::model::ResComModelConfig;
 use rescom::model::conv::{apply, conv2d, uses_crate_kernels};
@@ -24,23 +24,6 @@ fn random<const D: usize>(
     let n = shape.iter().product();
     let values: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     Tensor::from_data(TensorData::new(values, shape), (device, dtype))
-}
-
-/// `|actual - expected| <= tol * max |expected|` element by element.
-fn assert_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths");
-    let scale = expected
-        .iter()
-        .fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-    let worst = actual
-        .iter()
-        .zip(expected)
-        .map(|(a, e)| (a - e).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        worst <= tol * scale,
-        "{what}: largest difference {worst:e} exceeds {tol:e} x {scale:e}"
-    );
 }
 
 /// Output, input gradient, weight gradient and bias gradient of `conv` for the loss
@@ -233,6 +216,81 @@ fn resnext50_grouped_layers_match_burn() {
         options(1, 0, 4),
         false,
     );
+    // Stages 2 and 3 of ResNeXt-50 32x4d: 8 and 16 channels per group, stride 1 (the
+    // zero-padded canvas, per group).
+    check(
+        "grouped 3x3, 8 per group",
+        [3, 256, 5, 5],
+        [256, 8, 3, 3],
+        options(1, 1, 32),
+        false,
+    );
+    check(
+        "grouped 3x3, 16 per group",
+        [1, 512, 4, 4],
+        [512, 16, 3, 3],
+        options(1, 1, 32),
+        false,
+    );
+}
+
+/// Batches large enough that the images are shared out over several tasks, with a shorter last
+/// task and, on the canvas, a shorter last chunk of images (a CIFAR stage-1 layer: chunks of 2
+/// images, 17 tasks, the last over 2 + 1 images).
+#[test]
+fn large_odd_batches_match_burn() {
+    check(
+        "stage 1, 67 images",
+        [67, 16, 32, 32],
+        [16, 16, 3, 3],
+        options(1, 1, 1),
+        false,
+    );
+    check(
+        "to stage 2, 67 images",
+        [67, 16, 17, 17],
+        [32, 16, 3, 3],
+        options(2, 1, 1),
+        false,
+    );
+    check(
+        "1x1, 37 images",
+        [37, 24, 5, 5],
+        [40, 24, 1, 1],
+        options(1, 0, 1),
+        true,
+    );
+}
+
+/// Output and both gradients do not depend on the number of threads: bit for bit the same on
+/// one thread as on three.
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let device = Device::flex().autodiff();
+    let cases = [
+        ([37, 16, 12, 12], [16, 16, 3, 3], options(1, 1, 1)),
+        ([37, 16, 12, 12], [32, 16, 3, 3], options(2, 1, 1)),
+        ([37, 3, 9, 9], [16, 3, 3, 3], options(1, 1, 1)),
+    ];
+    for (x_shape, w_shape, options) in cases {
+        let mut rng = Rng::new(21);
+        let x = random(&mut rng, x_shape, &device, DType::F32);
+        let w = random(&mut rng, w_shape, &device, DType::F32);
+        let y_shape =
+            burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone()).dims();
+        let r = random(&mut rng, y_shape, &device, DType::F32);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool");
+            pool.install(|| evaluate(|x, w, b| conv2d(x, w, b, options.clone()), &x, &w, None, &r))
+        };
+        let (one, three) = (run(1), run(3));
+        assert!(one.0 == three.0, "{x_shape:?}: output");
+        assert!(one.1 == three.1, "{x_shape:?}: input gradient");
+        assert!(one.2 == three.2, "{x_shape:?}: weight gradient");
+    }
 }
 
 #[test]
@@ -362,6 +420,58 @@ fn records_saved_before_load_and_give_the_same_outputs() {
         let logits = to_vec(model.valid().logits(images.without_autodiff()));
         assert_close("logits", &logits, &expected, 1e-5);
     }
+}
+
+/// A ResNet-8 (width 16, one input channel, ten classes) with its head, trained for two epochs
+/// and saved when the networks were built from Burn's own `Conv2d` and `BatchNorm` layers and
+/// ran Burn's convolution and batch normalisation (`tests/fixtures/resnet8_burn_layers.bpk`,
+/// the model record of that version's checkpoint). It loads into the current network, and the
+/// crate's kernels on flex give the outputs Burn's operations give on ndarray, in inference and
+/// in training mode.
+#[test]
+#[allow(deprecated)]
+fn records_of_networks_built_from_burns_layers_load() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/resnet8_burn_layers.bpk");
+    let load = |device: &Device| {
+        ResComModelConfig::new("resnet8".into(), 10)
+            .with_in_channels(1)
+            .init(device)
+            .expect("valid configuration")
+            .try_load_file(&path)
+            .expect("the record loads")
+    };
+    let (flex, reference) = (Device::flex().autodiff(), Device::ndarray().autodiff());
+    let (ours, burns) = (load(&flex), load(&reference));
+    let images = |device: &Device| {
+        let mut rng = Rng::new(12);
+        random(&mut rng, [5, 1, 28, 28], device, DType::F32)
+    };
+    assert!(uses_crate_kernels(
+        &images(&flex),
+        &Tensor::zeros([16, 1, 3, 3], &flex),
+        None,
+        &options(1, 1, 1)
+    ));
+    let eval = |model: &rescom::model::ResComModel, device: &Device| {
+        to_vec(model.valid().logits(images(device).without_autodiff()))
+    };
+    let expected = eval(&burns, &reference);
+    assert!(expected.iter().any(|v| v.abs() > 0.1), "trained logits");
+    assert_close("inference logits", &eval(&ours, &flex), &expected, 1e-5);
+    let train = |model: &rescom::model::ResComModel, device: &Device| {
+        let out = model.forward(images(device));
+        (to_vec(out.logits), to_vec(out.projections))
+    };
+    let (logits, projections) = train(&ours, &flex);
+    let (expected_logits, expected_projections) = train(&burns, &reference);
+    assert_close("training logits", &logits, &expected_logits, 1e-4);
+    assert_close(
+        "training projections",
+        &projections,
+        &expected_projections,
+        1e-4,
+    );
 }
 
 /// The images the fixture's logits were computed on: 3 images of 1x10x10, standard normal

@@ -1,196 +1,72 @@
-//! Finite-difference checks of every differentiable component, in float64.
+//! Finite-difference checks of every differentiable component, in float64 on flex.
 //!
-//! Each check compares the autodiff gradient of a scalar function of the input with central
-//! differences `(f(x + h e_i) - f(x - h e_i)) / 2h`, `h = 1e-6`, element by element.
+//! The checks themselves are in `tests/common/gradients.rs` (shared with
+//! `examples/gpu_check.rs`): each compares the autodiff gradient of a scalar function of the
+//! input with central differences `(f(x + h e_i) - f(x - h e_i)) / 2h`, `h = 1e-6`, element by
+//! element.
 
 mod common;
 
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use rescom::{
-    BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassBalancedQueueConfig,
-    HardPairMinerConfig, ResComLossConfig, ResComModelOutput, Rng, l2_normalize,
-};
+use burn::tensor::{DType, Device};
+use rescom::{KeyMemory, MemoryKind, ResComLossConfig};
 
+use common::gradients::{F64, FifoSetup, case, heads, labels, random, tensor};
 use common::{scalar, to_vec};
 
-const H: f64 = 1e-6;
-const REL: f64 = 1e-6;
-const ABS: f64 = 1e-8;
-
-/// The loss input of a step from its projections and logits.
-fn heads(projections: Tensor<2>, logits: Tensor<2>) -> ResComModelOutput {
-    ResComModelOutput {
-        logits,
-        projections,
+/// Runs the shared check `name` on flex in float64.
+fn check(name: &str) {
+    if let Err(e) = case(name).check(&Device::flex().autodiff(), DType::F64, F64) {
+        panic!("{e}");
     }
-}
-
-fn tensor(values: &[f64], shape: [usize; 2], device: &Device) -> Tensor<2> {
-    Tensor::from_data(
-        TensorData::new(values.to_vec(), shape),
-        (device, DType::F64),
-    )
-}
-
-fn labels(values: &[i64], device: &Device) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), device)
-}
-
-fn random(len: usize, seed: u64) -> Vec<f64> {
-    let mut rng = Rng::new(seed);
-    (0..len).map(|_| rng.normal()).collect()
-}
-
-/// Checks the gradient of `f` at `x` (shape `shape`) against central differences.
-fn check_gradient(name: &str, x: &[f64], shape: [usize; 2], f: impl Fn(Tensor<2>) -> Tensor<1>) {
-    let device = Device::flex().autodiff();
-    let input = tensor(x, shape, &device).require_grad();
-    let output = f(input.clone());
-    let analytic = to_vec(
-        input
-            .grad(&output.backward())
-            .expect("input has a gradient"),
-    );
-
-    let plain = Device::flex();
-    let eval = |values: &[f64]| scalar(f(tensor(values, shape, &plain)));
-    let mut worst = (0.0f64, 0usize, 0.0, 0.0);
-    for i in 0..x.len() {
-        let mut plus = x.to_vec();
-        let mut minus = x.to_vec();
-        plus[i] += H;
-        minus[i] -= H;
-        let numeric = (eval(&plus) - eval(&minus)) / (2.0 * H);
-        let err = (analytic[i] - numeric).abs() / (ABS + REL * numeric.abs());
-        if err > worst.0 {
-            worst = (err, i, analytic[i], numeric);
-        }
-    }
-    let (err, i, a, n) = worst;
-    assert!(
-        err <= 1.0,
-        "{name}: d/dx[{i}] autodiff {a:e} vs finite difference {n:e}"
-    );
-    // The check must be sensitive: the gradient is not identically zero.
-    assert!(
-        analytic.iter().any(|g| g.abs() > 1e-6),
-        "{name}: gradient vanishes"
-    );
 }
 
 #[test]
 fn l2_normalize_gradient() {
-    let x = random(5 * 3, 1);
-    let weights = random(5 * 3, 2);
-    check_gradient("l2_normalize", &x, [5, 3], |input| {
-        let w = tensor(&weights, [5, 3], &input.device());
-        (l2_normalize(input) * w).sum()
-    });
+    check("l2_normalize");
 }
 
 #[test]
 fn balanced_softmax_gradient() {
-    let x = random(6 * 4, 3);
-    let y = [0, 1, 2, 3, 3, 0];
-    check_gradient("balanced softmax", &x, [6, 4], |logits| {
-        let loss = BalancedSoftmaxLossConfig::new(vec![100, 30, 9, 2])
-            .init(&logits.device())
-            .unwrap();
-        loss.forward(logits.clone(), labels(&y, &logits.device()))
-            .unwrap()
-    });
+    check("balanced softmax");
 }
 
 #[test]
 fn contrastive_in_batch_gradient() {
-    let x = random(8 * 5, 4);
-    // Row 3's class has no other row: its positive set is empty and l_3 = 0.
-    let y = [0, 1, 2, 3, 0, 1, 2, 1];
-    check_gradient("contrastive (in-batch)", &x, [8, 5], |raw| {
-        let device = raw.device();
-        let loss = ClassBalancedContrastiveLossConfig::new(vec![50, 20, 10, 5])
-            .with_temperature(0.3)
-            .with_effective_num_beta(0.99)
-            .with_prior_strength(0.7)
-            .init(&device)
-            .unwrap();
-        loss.forward(l2_normalize(raw), labels(&y, &device), None)
-            .unwrap()
-    });
+    check("contrastive (in-batch)");
 }
 
 #[test]
 fn contrastive_with_mined_pairs_gradient() {
-    let (classes, per_class, dim) = (4, 3, 5);
-    let x = random(8 * dim, 5);
-    let y = [0, 1, 2, 3, 0, 1, 2, 3];
-    let keys = random(classes * per_class * dim, 6);
-    check_gradient("contrastive (mined)", &x, [8, dim], |raw| {
-        let device = raw.device();
-        let queue = ClassBalancedQueueConfig::new(classes, per_class, dim)
-            .init(&device)
-            .unwrap()
-            .with_state(
-                l2_normalize(tensor(&keys, [classes * per_class, dim], &device)),
-                Tensor::<1, Int>::zeros([classes], &device),
-            )
-            .unwrap();
-        let miner = HardPairMinerConfig::new()
-            .with_hard_positives(2)
-            .with_hard_negatives(5)
-            .init(classes, per_class)
-            .unwrap();
-        let loss = ClassBalancedContrastiveLossConfig::new(vec![40, 20, 10, 5])
-            .with_temperature(0.25)
-            .with_effective_num_beta(0.999)
-            .with_prior_strength(0.5)
-            .init(&device)
-            .unwrap();
-        let q = l2_normalize(raw);
-        let mined = miner
-            .mine(queue.similarities(q.clone()), labels(&y, &device))
-            .unwrap();
-        loss.forward(q, labels(&y, &device), Some(&mined)).unwrap()
-    });
+    check("contrastive (mined)");
 }
 
 /// The composed loss, with respect to the raw features and to the logits.
 #[test]
 fn rescom_loss_gradients() {
-    let (classes, dim, rows) = (5, 6, 10);
-    let y = [0, 1, 2, 4, 4, 0, 1, 2, 4, 4];
-    let features = random(rows * dim, 7);
-    let logits = random(rows * classes, 8);
-    let build = |device: &Device| {
-        ResComLossConfig::new(vec![60, 30, 15, 8, 4])
-            .with_dim(dim)
-            .with_queue_per_class(3)
-            .with_hard_positives(2)
-            .with_hard_negatives(7)
-            .with_temperature(0.2)
-            .with_contrast_weight(0.8)
-            .with_effective_num_beta(0.999)
-            .with_prior_strength(0.3)
-            .with_seed(9)
-            .init(device)
-            .unwrap()
-    };
-    check_gradient("rescom (features)", &features, [rows, dim], |f| {
-        let device = f.device();
-        let z = tensor(&logits, [rows, classes], &device);
-        build(&device)
-            .loss(heads(f, z), labels(&y, &device))
-            .unwrap()
-            .total
-    });
-    check_gradient("rescom (logits)", &logits, [rows, classes], |z| {
-        let device = z.device();
-        let f = tensor(&features, [rows, dim], &device);
-        build(&device)
-            .loss(heads(f, z), labels(&y, &device))
-            .unwrap()
-            .total
-    });
+    check("rescom (features)");
+    check("rescom (logits)");
+}
+
+/// The check can fail: a wrong gradient (here, half the true one) is caught.
+#[test]
+fn a_wrong_gradient_fails_the_check() {
+    use burn::tensor::Tensor;
+    let device = Device::flex().autodiff();
+    let original = case("l2_normalize");
+    // f(x) = sum(x^2) / 2 + stop_gradient(sum(x^2) / 2) has gradient x, but finite
+    // differences see 2x.
+    let broken = common::gradients::GradientCase::from_fn(
+        "half gradient",
+        random(6, 3),
+        [2, 3],
+        |x: Tensor<2>| {
+            let half = x.clone().powi_scalar(2).sum().mul_scalar(0.5);
+            half.clone() + half.detach()
+        },
+    );
+    assert!(original.check(&device, DType::F64, F64).is_ok());
+    let err = broken.check(&device, DType::F64, F64).unwrap_err();
+    assert!(err.contains("finite difference"), "{err}");
 }
 
 /// `forward` and `loss` agree on the values; only `forward` moves the queue.
@@ -203,8 +79,8 @@ fn forward_reads_the_queue_before_updating_it() {
         .with_hard_negatives(3)
         .init(&device)
         .unwrap();
-    let f = tensor(&random(8 * 4, 10), [8, 4], &device);
-    let z = tensor(&random(8 * 3, 11), [8, 3], &device);
+    let f = tensor(&random(8 * 4, 10), [8, 4], &device, DType::F64);
+    let z = tensor(&random(8 * 3, 11), [8, 3], &device, DType::F64);
     let y = [0, 1, 2, 0, 0, 1, 2, 0];
     let before = to_vec(loss.queue().keys());
     let evaluated = loss
@@ -220,60 +96,30 @@ fn forward_reads_the_queue_before_updating_it() {
 /// memories give the same loss; its masked mining also passes the gradient check.
 #[test]
 fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
-    use rescom::{KeyMemory, MemoryKind};
-    let (classes, per_class, dim, rows) = (4, 3, 5, 8);
-    let keys = random(classes * per_class * dim, 12);
-    let slot_labels: Vec<i64> = (0..classes * per_class)
-        .map(|j| (j / per_class) as i64)
-        .collect();
-    let y = [0, 1, 2, 3, 0, 1, 2, 3];
-    let features = random(rows * dim, 13);
-    let logits = random(rows * classes, 14);
-    let config = ResComLossConfig::new(vec![40, 20, 10, 5])
-        .with_dim(dim)
-        .with_queue_per_class(per_class)
-        .with_hard_positives(2)
-        .with_hard_negatives(5)
-        .with_prior_strength(0.4)
-        .with_effective_num_beta(0.99);
-    let build = |device: &Device, kind: MemoryKind| {
-        let normalized = l2_normalize(tensor(&keys, [classes * per_class, dim], device));
-        match kind {
-            MemoryKind::ClassBalanced => config
-                .clone()
-                .init(device)
-                .unwrap()
-                .with_queue_state(normalized, Tensor::<1, Int>::zeros([classes], device))
-                .unwrap(),
-            MemoryKind::Fifo => {
-                let loss = config
-                    .clone()
-                    .with_memory(MemoryKind::Fifo)
-                    .init(device)
-                    .unwrap();
-                // Fill the FIFO through the public path: a forward whose view-1 rows are the
-                // keys in slot order. Its own loss value is irrelevant.
-                let n = classes * per_class;
-                let both = Tensor::cat(vec![normalized.clone(), normalized], 0);
-                let both_labels: Vec<i64> =
-                    slot_labels.iter().chain(&slot_labels).copied().collect();
-                let z = Tensor::<2>::zeros([2 * n, classes], (device, DType::F64));
-                loss.forward(heads(both, z), labels(&both_labels, device))
-                    .unwrap();
-                assert!(matches!(loss.memory(), KeyMemory::Fifo(_)));
-                loss
-            }
-        }
-    };
+    let setup = FifoSetup::new();
     let device = Device::flex();
     let value = |kind| {
-        let out = build(&device, kind)
+        let loss = setup.build(&device, DType::F64, kind);
+        if kind == MemoryKind::Fifo {
+            assert!(matches!(loss.memory(), KeyMemory::Fifo(_)));
+        }
+        let out = loss
             .loss(
                 heads(
-                    tensor(&features, [rows, dim], &device),
-                    tensor(&logits, [rows, classes], &device),
+                    tensor(
+                        &setup.features,
+                        [setup.rows, setup.dim],
+                        &device,
+                        DType::F64,
+                    ),
+                    tensor(
+                        &setup.logits,
+                        [setup.rows, setup.classes],
+                        &device,
+                        DType::F64,
+                    ),
                 ),
-                labels(&y, &device),
+                labels(&setup.y, &device),
             )
             .unwrap();
         (scalar(out.total), scalar(out.contrastive))
@@ -284,17 +130,7 @@ fn fifo_memory_matches_the_class_balanced_queue_on_the_same_keys() {
         (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6,
         "{a:?} vs {b:?}"
     );
-
-    check_gradient("rescom with FIFO memory", &features, [rows, dim], |f| {
-        let device = f.device();
-        build(&device, MemoryKind::Fifo)
-            .loss(
-                heads(f, tensor(&logits, [rows, classes], &device)),
-                labels(&y, &device),
-            )
-            .unwrap()
-            .total
-    });
+    check("rescom with FIFO memory");
 }
 
 /// With `balanced_softmax = false` the classification term is plain cross-entropy.
@@ -313,8 +149,8 @@ fn balanced_softmax_switch_gives_cross_entropy() {
     let out = loss
         .loss(
             heads(
-                tensor(&random(8, 16), [4, 2], &device),
-                tensor(&z, [4, 3], &device),
+                tensor(&random(8, 16), [4, 2], &device, DType::F64),
+                tensor(&z, [4, 3], &device, DType::F64),
             ),
             labels(&y, &device),
         )

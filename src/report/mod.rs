@@ -5,12 +5,14 @@
 pub mod history;
 pub mod logger;
 pub mod plots;
+pub mod renderer;
 pub mod run;
 pub mod summary;
 
 pub use history::{EpochRecord, read_history, write_history};
 pub use logger::{RunHistory, RunReport};
 pub use plots::{plot_curves, plot_per_class};
+pub use renderer::SilentRenderer;
 pub use run::{
     Devices, RunData, RunOptions, RunOutcome, evaluate_checkpoint, fit, load_checkpoint,
 };

@@ -41,11 +41,12 @@ use crate::data::{EvalLoader, TwoViewLoader};
 use crate::error::{Error, Result};
 use crate::report::history::{EpochRecord, read_history};
 use crate::report::logger::RunReport;
+use crate::report::renderer::SilentRenderer;
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
     AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EpochLrScheduler, EvalReportMetric,
-    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, TrainConfig,
-    TrainRecordMetric, remove_stale_temporaries, with_canonical_ids, write_atomic,
+    KeepLastTwo, LongTailModel, LossTerm, LossTermMetric, Method, ResComNetwork, StepChecks,
+    TrainConfig, TrainRecordMetric, remove_stale_temporaries, with_canonical_ids, write_atomic,
 };
 
 /// Where a run trains.
@@ -119,6 +120,10 @@ pub struct RunOptions {
     /// The renderer; `None` for burn-train's default (its dashboard when standard output is
     /// a terminal, plain lines otherwise).
     pub renderer: Option<Box<dyn MetricsRenderer>>,
+    /// Where a training step validates its batch and the network's outputs (default
+    /// [`StepChecks::Auto`]: on the host on GPUs, so that a step reads nothing from the
+    /// device; on the device on the CPU backends).
+    pub step_checks: StepChecks,
 }
 
 impl RunOptions {
@@ -130,6 +135,7 @@ impl RunOptions {
             stop_after: None,
             devices: Devices::Single(device),
             renderer: None,
+            step_checks: StepChecks::Auto,
         }
     }
 }
@@ -276,7 +282,7 @@ pub fn fit<N: ResComNetwork>(
     if let Some(loss) = objective.rescom() {
         loss.set_replicas(&devices)?;
     }
-    let mut model = LongTailModel::new(network, objective);
+    let mut model = LongTailModel::new(network, objective).with_step_checks(options.step_checks);
     if let Devices::MultiDevice(_) = options.devices {
         // The strategy adds up the replicas' gradients: follow their mean.
         model = model.with_gradient_scale(1.0 / replicas as f64);
@@ -372,7 +378,8 @@ pub fn fit<N: ResComNetwork>(
     };
     let train = Arc::new(train.starting_at(start));
     let test = Arc::new(test.evaluating(evaluates).starting_at(start));
-    // burn-train's plain renderer (standard output not a terminal) shows progress, not figures.
+    // burn-train's plain renderer (standard output not a terminal) prints progress per batch and
+    // no figures: one line per epoch instead, and a renderer that draws nothing.
     let plain = options.renderer.is_none() && !std::io::stdout().is_terminal();
     let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
         .with_epoch_lines(plain);
@@ -423,6 +430,8 @@ pub fn fit<N: ResComNetwork>(
     }
     if let Some(renderer) = options.renderer {
         training = training.renderer(renderer);
+    } else if plain {
+        training = training.renderer(Box::new(SilentRenderer));
     }
     let result = training.launch(learner);
 
@@ -487,6 +496,8 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
         .metric(report);
     if let Some(renderer) = renderer {
         evaluator = evaluator.renderer(renderer);
+    } else if !std::io::stdout().is_terminal() {
+        evaluator = evaluator.renderer(Box::new(SilentRenderer));
     }
     let result = evaluator.build(model.valid()).eval("test", Arc::new(test));
     if let Some(error) = result.error {

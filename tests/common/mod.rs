@@ -41,6 +41,23 @@ pub fn scalar(t: Tensor<1>) -> f64 {
     to_vec(t)[0]
 }
 
+/// `|actual - expected| <= tol * max |expected|` element by element.
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths");
+    let scale = expected
+        .iter()
+        .fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= tol * scale,
+        "{what}: largest difference {worst:e} exceeds {tol:e} x {scale:e}"
+    );
+}
+
 /// `|a - e| <= abs + rel * |e|`, the golden-case tolerance for float32 against float64 references.
 pub fn close(actual: f64, expected: f64, rel: f64, abs: f64) -> bool {
     (actual - expected).abs() <= abs + rel * expected.abs()
@@ -132,3 +149,6 @@ pub fn fill_as<M: Module>(module: M, dtype: DType) -> M {
         dtype,
     })
 }
+
+pub mod golden;
+pub mod gradients;
