@@ -12,7 +12,6 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rescom::l2_normalize;
-use rescom::train::StepChecks;
 
 #[path = "support/allocator.rs"]
 mod allocator;
@@ -25,15 +24,16 @@ use loss_cases::CASES;
 fn bench_loss(c: &mut Criterion) {
     allocator::keep_freed_memory();
     let device = device::bench_device().autodiff();
-    let checks = StepChecks::Auto;
-    eprintln!("loss: the {} path", loss_cases::path(checks, &device));
+    // As a training step with the default checks: trusted on GPUs, checked on the CPU.
+    let trusted = device::is_gpu(&device::bench_device_name());
+    eprintln!("loss: the {} path", loss_cases::path(trusted));
     let mut group = c.benchmark_group("loss");
     group.sample_size(30);
     for case in &CASES {
         let loss = loss_cases::loss(case, &device);
         let inputs = loss_cases::inputs(case, &device);
         group.bench_function(BenchmarkId::from_parameter(case.name), |b| {
-            b.iter(|| loss_cases::loss_step(&loss, &inputs, checks, &device))
+            b.iter(|| loss_cases::loss_step(&loss, &inputs, trusted, &device))
         });
     }
     group.finish();

@@ -477,7 +477,8 @@ impl Check {
         let plain = self.device.clone();
         let autodiff = plain.clone().autodiff();
         let checks = StepChecks::from(self.cli.step_checks);
-        let loss_path = loss_cases::path(checks, &autodiff);
+        let trusted = checks.on_host(&autodiff);
+        let loss_path = loss_cases::path(trusted);
         let loss_what = format!("fwd+bwd+enqueue, {loss_path}");
         let loss_path = loss_path.to_string();
         let mut results = Vec::new();
@@ -487,7 +488,7 @@ impl Check {
                 let loss = loss_cases::loss(case, &autodiff);
                 let inputs = loss_cases::inputs(case, &autodiff);
                 let loss_time = time(warmup, samples, memory, || {
-                    loss_cases::loss_step(&loss, &inputs, checks, &autodiff);
+                    loss_cases::loss_step(&loss, &inputs, trusted, &autodiff);
                 });
 
                 let mut queue = loss_cases::queue(case, &plain);

@@ -16,11 +16,23 @@ use burn::tensor::{Device, Tensor};
 /// When that device is unknown, not compiled in, or absent: a bench cannot run without it.
 #[allow(dead_code)]
 pub fn bench_device() -> Device {
-    let name = std::env::var("RESCOM_BENCH_DEVICE").unwrap_or_else(|_| "flex".into());
+    let name = bench_device_name();
     match open(&name) {
         Ok(device) => device,
         Err(e) => panic!("RESCOM_BENCH_DEVICE={name}: {e}"),
     }
+}
+
+/// The name in `RESCOM_BENCH_DEVICE`, `flex` when unset.
+#[allow(dead_code)]
+pub fn bench_device_name() -> String {
+    std::env::var("RESCOM_BENCH_DEVICE").unwrap_or_else(|_| "flex".into())
+}
+
+/// Whether the backend called `name` runs on a GPU.
+#[allow(dead_code)]
+pub fn is_gpu(name: &str) -> bool {
+    matches!(name, "vulkan" | "cuda")
 }
 
 /// The device called `name`, checked to compute; the error says why there is none.

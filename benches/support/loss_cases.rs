@@ -3,16 +3,15 @@
 //! alone. Shared by `benches/loss.rs` (criterion) and `examples/gpu_check.rs`, so both time
 //! the same code.
 //!
-//! The loss step calls the loss as a training step does (by default, `StepChecks::Auto`):
-//! the trusted `ResComLoss::forward_trusted` on GPUs (labels checked from their host copy,
-//! the finiteness flag read after the step), the checked `ResComLoss::forward` on the CPU
-//! backends.
+//! The loss step calls the loss as a training step does: the caller says which path, the
+//! trusted `ResComLoss::forward_trusted` (labels checked from their host copy, the finiteness
+//! flag read after the step; what a step on a GPU takes) or the checked `ResComLoss::forward`
+//! (what a step on the CPU backends takes).
 //!
 //! Sizes: CIFAR-100 recipe (2N = 256, D = 32, C = 100, K = 10, k_pos = 1, k_neg = 400) and an
 //! ImageNet-LT size (2N = 512, D = 128, C = 1000, K = 4, k_pos = 2, k_neg = 1000).
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rescom::train::StepChecks;
 use rescom::{
     ClassBalancedQueue, ClassBalancedQueueConfig, HardPairMiner, HardPairMinerConfig, MinedPairs,
     ResComLoss, ResComLossConfig, ResComModelOutput, ResComOutput, Rng, l2_normalize,
@@ -141,22 +140,21 @@ pub fn miner(case: &Case) -> HardPairMiner {
         .expect("the bench sizes are valid configurations")
 }
 
-/// The name of the path of the loss step on `device` under `checks`.
-pub fn path(checks: StepChecks, device: &Device) -> &'static str {
-    if checks.on_host(device) {
+/// The name of the path of the loss step.
+pub fn path(trusted: bool) -> &'static str {
+    if trusted {
         "trusted (forward_trusted)"
     } else {
         "checked (forward)"
     }
 }
 
-/// One loss step: forward (trusted or checked, as a training step on `device` under
-/// `checks`), backward, enqueue, and both input gradients materialised (as an optimiser step
+/// One loss step: forward (trusted or checked), backward, enqueue, and both input gradients materialised (as an optimiser step
 /// would), then a device sync and, on the trusted path, the read of the finiteness flag.
 pub fn loss_step(
     loss: &ResComLoss,
     inputs: &Inputs,
-    checks: StepChecks,
+    trusted: bool,
     device: &Device,
 ) -> (Tensor<2>, Tensor<2>) {
     let features = inputs.features.clone().require_grad();
@@ -165,7 +163,6 @@ pub fn loss_step(
         logits: logits.clone(),
         projections: features.clone(),
     };
-    let trusted = checks.on_host(device);
     let out: ResComOutput = if trusted {
         loss.forward_trusted(output, inputs.labels.clone(), &inputs.host_labels)
     } else {
