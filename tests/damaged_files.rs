@@ -3,23 +3,16 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::{Bytes, Device, Distribution, Tensor};
+use rescom::Error;
 use rescom::data::list::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
-use rescom::data::{
-    Dataset, EvalLoader, InMemoryDataset, ListDataset, LoaderConfig, OnUnreadable, Pipeline, Step,
-    TwoViewLoader, load_idx_pair,
-};
+use rescom::data::{Dataset, EvalLoader, ListDataset, OnUnreadable, load_idx_pair};
 use rescom::head::{ResComHead, ResComHeadConfig};
-use rescom::report::{RunData, RunOptions, evaluate_checkpoint, fit};
-use rescom::train::{
-    Checkpoint, LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig,
-};
-use rescom::{Error, ResComModelOutput, Rng};
+use rescom::report::{RunOptions, evaluate_checkpoint, fit};
+use rescom::train::Checkpoint;
 
 fn assert_checkpoint_error<T>(result: rescom::Result<T>, needle: &str) {
     let Err(err) = result else {
@@ -372,102 +365,21 @@ fn images_beyond_the_decoding_limits_are_refused_from_their_header() {
 
 // ----- a run directory read back ----------------------------------------------------------
 
-const RUN_CLASSES: usize = 3;
-const RUN_SIDE: usize = 4;
-
-/// A small network with weights, batch-norm statistics and a projection head.
-#[derive(Module, Debug)]
-struct Small {
-    body: Linear,
-    norm: BatchNorm,
-    classifier: Linear,
-    projection: Linear,
-}
-
-impl Small {
-    fn new(device: &Device) -> Self {
-        device.seed(7);
-        Self {
-            body: LinearConfig::new(RUN_SIDE * RUN_SIDE, 8).init(device),
-            norm: BatchNormConfig::new(8).init(device),
-            classifier: LinearConfig::new(8, RUN_CLASSES).init(device),
-            projection: LinearConfig::new(8, 4).init(device),
-        }
-    }
-
-    fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let [b, ..] = images.dims();
-        let x = self.body.forward(images.reshape([b, RUN_SIDE * RUN_SIDE]));
-        let x = self.norm.forward(x.reshape([b, 8, 1])).reshape([b, 8]);
-        burn::tensor::activation::relu(x)
-    }
-}
-
-impl ResComNetwork for Small {
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
-        let f = self.features(images);
-        ResComModelOutput {
-            logits: self.classifier.forward(f.clone()),
-            projections: self.projection.forward(f),
-        }
-    }
-
-    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.features(images))
-    }
-}
-
-/// Class `c` is a bright row `c` on a noisy 4x4 image.
-fn rows(counts: &[usize], seed: u64) -> Arc<dyn Dataset> {
-    let mut rng = Rng::new(seed);
-    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for (c, &n) in counts.iter().enumerate() {
-        for _ in 0..n {
-            for p in 0..RUN_SIDE * RUN_SIDE {
-                let base = if p / RUN_SIDE == c { 220.0 } else { 40.0 };
-                pixels.push((base + 25.0 * rng.normal()).clamp(0.0, 255.0) as u8);
-            }
-            labels.push(c);
-        }
-    }
-    Arc::new(InMemoryDataset::new(1, RUN_SIDE, RUN_SIDE, pixels, labels, RUN_CLASSES).unwrap())
-}
-
-fn loader_config() -> LoaderConfig {
-    let mut config = LoaderConfig::new(6, 3);
-    config.workers = 1;
-    config
-}
+#[path = "common/small_run.rs"]
+mod small_run;
+use small_run::{Small, eval_loader, run_config, run_data};
 
 fn test_loader() -> EvalLoader {
-    let eval = Pipeline::normalize_only((1, RUN_SIDE, RUN_SIDE), &[0.3], &[0.3]).unwrap();
-    EvalLoader::new(rows(&[4, 4, 4], 2), eval, loader_config(), &Device::flex()).unwrap()
+    eval_loader(&Device::flex()).unwrap()
 }
 
-fn run_config() -> TrainConfig {
-    TrainConfig {
-        method: Method::Rescom,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: 4,
-            queue_per_class: 2,
-            hard_positives: 1,
-            hard_negatives: 2,
-            ..LossSettings::default()
-        },
-        epochs: 2,
-        schedule: LrSchedule::cifar_recipe(0.05, 2),
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        seed: 3,
-        eval_every: 1,
-        dataset: "synthetic".into(),
-    }
+fn config() -> rescom::train::TrainConfig {
+    run_config(2, "synthetic")
 }
 
 fn silent(out: &Path) -> RunOptions {
     let mut options = RunOptions::new(out, Device::flex().autodiff());
-    options.renderer = Some(Box::new(burn::train::renderer::CliMetricsRenderer::new()));
+    options.renderer = Some(Box::new(rescom::report::SilentRenderer));
     options
 }
 
@@ -476,21 +388,15 @@ fn class_counts_of_run_json_that_do_not_fit_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path();
     let device = Device::flex().autodiff();
-    let train = Pipeline::new(
-        vec![Step::HorizontalFlip { p: 0.5 }],
-        None,
-        &[0.3],
-        &[0.3],
-        (1, RUN_SIDE, RUN_SIDE),
-    )
-    .unwrap();
-    let data = RunData {
-        train: TwoViewLoader::new(rows(&[8, 4, 2], 1), train, loader_config(), &device).unwrap(),
-        test: test_loader(),
-    };
     let mut options = silent(out);
     options.stop_after = Some(1);
-    fit(&run_config(), Small::new(&device), data, options).unwrap();
+    fit(
+        &config(),
+        Small::new(&device),
+        run_data(&device).unwrap(),
+        options,
+    )
+    .unwrap();
 
     let path = out.join("run.json");
     let original: serde_json::Value =
@@ -503,11 +409,11 @@ fn class_counts_of_run_json_that_do_not_fit_are_refused_naming_the_file() {
         damaged["train_counts"] = serde_json::json!(counts);
         std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
         let result = evaluate_checkpoint(
-            &run_config(),
+            &config(),
             Small::new(&device),
             test_loader(),
             out,
-            Some(Box::new(burn::train::renderer::CliMetricsRenderer::new())),
+            Some(Box::new(rescom::report::SilentRenderer)),
         );
         assert_checkpoint_error(result, "class counts");
     }

@@ -7,11 +7,7 @@
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
-use burn::module::Module;
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::MetricDefinition;
@@ -20,15 +16,13 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 use rescom::data::list::MAX_IMAGE_BYTES;
-use rescom::data::{
-    Cifar, Dataset, EvalLoader, InMemoryDataset, ListDataset, LoaderConfig, OnUnreadable, Pipeline,
-    Step, TwoViewLoader, load_cifar_file, load_idx_pair,
-};
-use rescom::report::{RunData, RunOptions, evaluate_checkpoint, fit, read_history};
-use rescom::train::{LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig};
-use rescom::{Error, ResComModelOutput, Result, Rng};
+use rescom::data::{Cifar, Dataset, ListDataset, OnUnreadable, load_cifar_file, load_idx_pair};
+use rescom::report::{RunOptions, evaluate_checkpoint, fit, read_history};
+use rescom::train::TrainConfig;
+use rescom::{Error, Result, Rng};
 
 use crate::mutate::{Field, fix_png_crcs, jpeg_fields, mutate, mutate_list, png_fields};
+use crate::small_run::{Small, eval_loader, run_data};
 
 /// The files of one input: names relative to the target's directory, and their bytes.
 pub type Files = Vec<(&'static str, Vec<u8>)>;
@@ -623,53 +617,6 @@ const EXTRA_FILES: [&str; 3] = [
 /// the run directory the reader sees (files of earlier inputs stay in the target's directory).
 const MANIFEST: &str = "manifest";
 
-const SIDE: usize = 4;
-const CLASSES: usize = 3;
-
-/// A small network with the kinds of state a real one has: weights, batch-norm running
-/// statistics and a projection head.
-#[derive(Module, Debug)]
-pub struct Small {
-    body: Linear,
-    norm: BatchNorm,
-    classifier: Linear,
-    projection: Linear,
-}
-
-impl Small {
-    fn new(device: &Device) -> Self {
-        // The same weights in every process.
-        device.seed(7);
-        Self {
-            body: LinearConfig::new(SIDE * SIDE, 8).init(device),
-            norm: BatchNormConfig::new(8).init(device),
-            classifier: LinearConfig::new(8, CLASSES).init(device),
-            projection: LinearConfig::new(8, 4).init(device),
-        }
-    }
-
-    fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        let [b, ..] = images.dims();
-        let x = self.body.forward(images.reshape([b, SIDE * SIDE]));
-        let x = self.norm.forward(x.reshape([b, 8, 1])).reshape([b, 8]);
-        burn::tensor::activation::relu(x)
-    }
-}
-
-impl ResComNetwork for Small {
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
-        let f = self.features(images);
-        ResComModelOutput {
-            logits: self.classifier.forward(f.clone()),
-            projections: self.projection.forward(f),
-        }
-    }
-
-    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.features(images))
-    }
-}
-
 /// A renderer that shows nothing (the worker's standard output carries its reports).
 struct Silent;
 
@@ -722,68 +669,8 @@ fn silent() -> Option<Box<dyn MetricsRenderer>> {
     Some(Box::new(Silent))
 }
 
-/// Class `c` is a bright row `c` on a noisy 4x4 image.
-fn synthetic(counts: &[usize], seed: u64) -> Result<Arc<dyn Dataset>> {
-    let mut rng = Rng::new(seed);
-    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    for (c, &n) in counts.iter().enumerate() {
-        for _ in 0..n {
-            for p in 0..SIDE * SIDE {
-                let base = if p / SIDE == c { 220.0 } else { 40.0 };
-                pixels.push((base + 25.0 * rng.normal()).clamp(0.0, 255.0) as u8);
-            }
-            labels.push(c);
-        }
-    }
-    Ok(Arc::new(InMemoryDataset::new(
-        1, SIDE, SIDE, pixels, labels, CLASSES,
-    )?))
-}
-
-fn loader_config() -> LoaderConfig {
-    let mut config = LoaderConfig::new(6, 3);
-    config.workers = 1;
-    config
-}
-
-fn eval_loader(device: &Device) -> Result<EvalLoader> {
-    let eval = Pipeline::normalize_only((1, SIDE, SIDE), &[0.3], &[0.3])?;
-    EvalLoader::new(synthetic(&[4, 4, 4], 2)?, eval, loader_config(), device)
-}
-
-fn run_data(device: &Device) -> Result<RunData> {
-    let train = Pipeline::new(
-        vec![Step::HorizontalFlip { p: 0.5 }],
-        None,
-        &[0.3],
-        &[0.3],
-        (1, SIDE, SIDE),
-    )?;
-    Ok(RunData {
-        train: TwoViewLoader::new(synthetic(&[8, 4, 2], 1)?, train, loader_config(), device)?,
-        test: eval_loader(&device.clone().inner())?,
-    })
-}
-
 fn run_config() -> TrainConfig {
-    TrainConfig {
-        method: Method::Rescom,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: 4,
-            queue_per_class: 2,
-            hard_positives: 1,
-            hard_negatives: 2,
-            ..LossSettings::default()
-        },
-        epochs: 3,
-        schedule: LrSchedule::cifar_recipe(0.05, 3),
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        seed: 3,
-        eval_every: 1,
-        dataset: "fuzz seed: 14 images, 3 classes".into(),
-    }
+    crate::small_run::run_config(3, "fuzz seed: 14 images, 3 classes")
 }
 
 /// The burnpack header of a record: format version and metadata length.
