@@ -26,7 +26,7 @@ usage: benches/compare.sh [options]
   --quick          fewer repetitions on both sides (criterion --quick, bench.py --quick)
   --rounds N       alternate the short cases N times and report medians (default 1)
   --device DEV     device for the PyTorch side: cpu (default) or cuda
-  --features LIST  crate features for the Rust side (e.g. x86-v4; a different Burn feature
+  --features LIST  crate features for the Rust side (e.g. ndarray; a different Burn feature
                    set: use its own CARGO_TARGET_DIR)
   -h, --help       this help
 

@@ -5,7 +5,9 @@
 #   scripts/gpu-check.sh --pack [--quick-check]   # here: build, strip, compress, add data + loaders
 #   scripts/gpu-check.sh --run                    # there: unpack and run (results in $OUT)
 #
-# --pack builds examples/gpu_check with `--features vulkan` (in its own target directory,
+# --pack builds examples/gpu_check with `--no-default-features --features flex,report,vulkan`
+# (the GPU backend, flex for the dry run, and what the check needs; without gemm's AVX-512
+# kernels, which only the CPU paths would use) in its own target directory,
 # RESCOM_VULKAN_TARGET_DIR, default ~/.cache/rescom-target-vulkan, since the Burn feature set
 # differs from the default build; at the lowest CPU priority; 45+ minutes cold), strips it and
 # compresses it with xz into .gpu/, writes the default Fashion-MNIST-LT job's long-tailed
@@ -45,10 +47,11 @@ pack() {
         echo "error: .gpu/ must be ignored by git (.gitignore)" >&2
         exit 1
     fi
-    echo "== build (features vulkan, target $target, nice 19)"
+    echo "== build (features flex,report,vulkan, target $target, nice 19)"
     RESCOM_COMMIT="$(git describe --always --dirty 2>/dev/null || echo unknown)" \
         CARGO_TARGET_DIR="$target" nice -n 19 \
-        cargo build --release --features vulkan --example gpu_check
+        cargo build --release --no-default-features --features flex,report,vulkan \
+        --example gpu_check
     local bin="$target/release/examples/gpu_check"
 
     rm -rf "$PACK"

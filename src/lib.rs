@@ -50,7 +50,7 @@
 //! | `models` | modules `model`, `head`: CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head, the fast flex convolution |
 //! | `train` | module `train`: burn-train `Learner` plug-ins (train/inference steps, schedules, long-tail metrics, atomic checkpoints); implies `data` and `models` |
 //! | `report` | module `report`: metrics files, `summary.json`, SVG plots and `report::fit`, the bundled runs; implies `train` |
-//! | `x86-v4` | opt-in: gemm's AVX-512 kernels for flex |
+//! | `x86-v4` | on by default: gemm's AVX-512 kernels for flex, chosen at run time |
 //!
 //! A loss-only build: `rescom = { version = "0.1", default-features = false, features =
 //! ["flex"] }`.
