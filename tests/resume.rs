@@ -653,3 +653,70 @@ fn a_full_disk_stops_the_run_and_keeps_the_last_checkpoint() {
         .collect();
     assert_same_files(straight.path(), dir.path(), &kept);
 }
+
+#[test]
+fn a_full_disk_while_logging_metrics_stops_the_run_and_keeps_the_last_checkpoint() {
+    // `/dev/full` fails every write with ENOSPC, as a full disk does; the second epoch's loss
+    // log points there.
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        eprintln!("skipped: this system has no /dev/full");
+        return;
+    }
+    let config = config(Method::Rescom, 3);
+    let straight = tempfile::tempdir().unwrap();
+    run(&config, straight.path(), false, None);
+
+    let dir = tempfile::tempdir().unwrap();
+    run(&config, dir.path(), false, Some(1));
+    let log = dir.path().join("train/epoch-2/Loss.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(full, &log).unwrap();
+    let mut options = quiet(dir.path());
+    options.resume = true;
+    let err = fit(
+        &config,
+        Tiny::new(&Device::flex().autodiff()),
+        data(12),
+        options,
+    )
+    .err()
+    .expect("a metric log that cannot be written must stop the run");
+    assert!(matches!(err, Error::Training { .. }), "{err}");
+    assert!(err.to_string().contains("Loss.log"), "{err}");
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    let checkpoints = rescom::train::CheckpointDir::new(dir.path().join("checkpoint"));
+    assert_eq!(
+        checkpoints.complete_epochs(),
+        vec![1],
+        "the last good checkpoint is kept"
+    );
+    assert_eq!(temporaries(dir.path()), Vec::<std::path::PathBuf>::new());
+
+    // With room again, the run continues from it and ends as the straight one, logs included.
+    std::fs::remove_file(&log).unwrap();
+    let mut options = quiet(dir.path());
+    options.resume = true;
+    let resumed = fit(
+        &config,
+        Tiny::new(&Device::flex().autodiff()),
+        data(12),
+        options,
+    )
+    .unwrap();
+    assert_eq!(resumed.epochs_done(), 3);
+    let kept: Vec<String> = ["model-2.bpk", "model-3.bpk", "optim-2.bpk", "optim-3.bpk"]
+        .into_iter()
+        .chain(["scheduler-2.bpk", "scheduler-3.bpk"])
+        .map(String::from)
+        .collect();
+    assert_same_files(straight.path(), dir.path(), &kept);
+    for epoch in 1..=3 {
+        let path = |dir: &Path| dir.join(format!("train/epoch-{epoch}/Loss.log"));
+        let a = std::fs::read_to_string(path(straight.path())).unwrap();
+        // A line per batch, then the epoch's aggregate.
+        assert!(a.lines().count() > 1, "{a}");
+        assert!(a.lines().last().unwrap().ends_with(",final"), "{a}");
+        assert_eq!(a, std::fs::read_to_string(path(dir.path())).unwrap());
+    }
+}

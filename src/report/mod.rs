@@ -4,6 +4,7 @@
 
 pub mod history;
 pub mod logger;
+pub mod metric_files;
 pub mod plots;
 pub mod renderer;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod summary;
 
 pub use history::{EpochRecord, read_history, write_history};
 pub use logger::{RunHistory, RunReport};
+pub use metric_files::{MetricFiles, MetricFilesFailure};
 pub use plots::{plot_curves, plot_per_class};
 pub use renderer::SilentRenderer;
 pub use run::{

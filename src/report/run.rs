@@ -8,11 +8,12 @@
 //!
 //! The output directory holds `run.json` (what defines the run, compared on resume),
 //! `checkpoint/` (the Learner's records of the last two epochs), `metrics.jsonl`,
-//! `metrics.csv`, `curves.svg`, `per_class.svg`, `summary.json`, and burn-train's own
-//! `train/`, `valid/` metric logs and `experiment.log`.
+//! `metrics.csv`, `curves.svg`, `per_class.svg`, `summary.json`, the metric logs `train/`,
+//! `valid/` in burn-train's layout ([`MetricFiles`]), and burn-train's `experiment.log`.
 //!
 //! The output directory is probed before anything is trained: one that cannot be written is
-//! an [`Error::OutputNotWritable`]. Checkpoint records are the same bytes in every process
+//! an [`Error::OutputNotWritable`]. A write that fails during the run (a full disk) stops it
+//! with an [`Error::Training`] naming the file, before the epoch's checkpoint. Checkpoint records are the same bytes in every process
 //! for the same seed (see [`AtomicFileCheckpointer`](crate::train::AtomicFileCheckpointer)).
 //!
 //! A run stopped at any moment ([`RunOptions::stop_after`], a crash, a kill, even inside a
@@ -31,7 +32,6 @@ use burn::module::Module;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::tensor::Device;
 use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
-use burn::train::logger::FileMetricLogger;
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::renderer::MetricsRenderer;
 use burn::train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
@@ -41,6 +41,7 @@ use crate::data::{EvalLoader, TwoViewLoader};
 use crate::error::{Error, Result};
 use crate::report::history::{EpochRecord, read_history};
 use crate::report::logger::RunReport;
+use crate::report::metric_files::MetricFiles;
 use crate::report::renderer::SilentRenderer;
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{
@@ -384,6 +385,8 @@ pub fn fit<N: ResComNetwork>(
     let report = RunReport::new(&out, config.schedule.clone(), identity.clone(), history)
         .with_epoch_lines(plain);
     let history = report.history();
+    let metric_files = MetricFiles::new(&out);
+    let metric_failure = metric_files.failure();
 
     let mut training = SupervisedTraining::new(&out, train, test)
         .metric_train_numeric(LossMetric::new())
@@ -401,7 +404,7 @@ pub fn fit<N: ResComNetwork>(
     let interrupter = training.interrupter();
     training = training
         .metric_valid(EvalReportMetric::new(&counts))
-        .with_metric_logger(FileMetricLogger::new(&out))
+        .with_metric_logger(metric_files.with_interrupter(interrupter.clone()))
         .with_metric_logger(report.with_interrupter(interrupter))
         .with_custom_checkpointers(
             checkpoints.checkpointer("model"),
@@ -435,7 +438,7 @@ pub fn fit<N: ResComNetwork>(
     }
     let result = training.launch(learner);
 
-    if let Some(error) = history.take_error() {
+    if let Some(error) = metric_failure.take().or_else(|| history.take_error()) {
         return Err(error);
     }
     if let Some(error) = result.error {
