@@ -183,27 +183,30 @@ impl MetricLogger for MetricFiles {
         }
     }
 
+    /// The entries of a metric's log. Never an error: burn-train panics on one, so a log
+    /// that cannot be read, a line that cannot be parsed, or a failed run reads as nothing.
     fn read_numeric(
         &mut self,
         name: &str,
         epoch: usize,
         split: &Split,
     ) -> std::result::Result<Vec<NumericEntry>, String> {
-        if let Some(log) = self.open.get_mut(&(name.to_string(), split.to_string())) {
-            log.writer.flush().map_err(|e| e.to_string())?;
+        if self.failed {
+            return Ok(Vec::new());
         }
-        let path = log_path(&self.dir, name, epoch, split);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        text.lines()
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                NumericEntry::deserialize(line).map_err(|e| format!("{}: {e}", path.display()))
-            })
-            .collect()
+        if let Some(log) = self.open.get_mut(&(name.to_string(), split.to_string()))
+            && let Err(source) = log.writer.flush()
+        {
+            let path = log.path.clone();
+            self.fail(Error::Io { path, source });
+            return Ok(Vec::new());
+        }
+        let text =
+            std::fs::read_to_string(log_path(&self.dir, name, epoch, split)).unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|line| NumericEntry::deserialize(line).ok())
+            .collect())
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {

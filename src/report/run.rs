@@ -405,13 +405,13 @@ pub fn fit<N: ResComNetwork>(
     training = training
         .metric_valid(EvalReportMetric::new(&counts))
         .with_metric_logger(metric_files.with_interrupter(interrupter.clone()))
-        .with_metric_logger(report.with_interrupter(interrupter))
+        .with_metric_logger(report.with_interrupter(interrupter.clone()))
         .with_custom_checkpointers(
             checkpoints.checkpointer("model"),
             checkpoints.checkpointer("optim"),
             checkpoints.checkpointer("scheduler"),
         )
-        .with_checkpointing_strategy(KeepLastTwo)
+        .with_checkpointing_strategy(KeepLastTwo::default().with_interrupter(interrupter.clone()))
         .num_epochs(stop);
     training = match options.devices {
         Devices::Single(_) => training,
