@@ -222,6 +222,17 @@ fn run(
     .unwrap()
 }
 
+/// Resumes the run in `out` with `network`: the outcome, or the error that stopped it.
+fn resume_with(config: &TrainConfig, network: Tiny, out: &Path) -> Result<RunOutcome<Tiny>, Error> {
+    let mut options = quiet(out);
+    options.resume = true;
+    fit(config, network, data(12), options)
+}
+
+fn flex_tiny() -> Tiny {
+    Tiny::new(&Device::flex().autodiff())
+}
+
 #[test]
 fn resumed_runs_are_bit_identical() {
     for method in [Method::Rescom, Method::BalancedSoftmax] {
@@ -397,13 +408,10 @@ fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
 
     let missing = tempfile::tempdir().unwrap();
-    let mut options = quiet(missing.path());
-    options.resume = true;
-    let err = fit(
+    let err = resume_with(
         &config(Method::Rescom, 2),
         Tiny::new(&device),
-        data(12),
-        options,
+        missing.path(),
     )
     .err()
     .expect("no checkpoint");
@@ -457,17 +465,12 @@ fn temporaries(dir: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
-const KEPT_AFTER_4: [&str; 6] = [
-    "model-3.bpk",
-    "model-4.bpk",
-    "optim-3.bpk",
-    "optim-4.bpk",
-    "scheduler-3.bpk",
-    "scheduler-4.bpk",
-];
-
-fn kept_after_4() -> Vec<String> {
-    KEPT_AFTER_4.iter().map(|s| s.to_string()).collect()
+/// The records a run of `last` epochs keeps: those of its last two epochs, in name order.
+fn kept_after(last: usize) -> Vec<String> {
+    ["model", "optim", "scheduler"]
+        .into_iter()
+        .flat_map(|record| [last - 1, last].map(|epoch| format!("{record}-{epoch}.bpk")))
+        .collect()
 }
 
 #[test]
@@ -490,7 +493,7 @@ fn a_run_killed_inside_a_write_resumes_exactly_and_tidies_up() {
 
     let resumed = run(&config, killed.path(), true, None);
     assert_eq!(resumed.epochs_done(), 4);
-    assert_same_files(straight.path(), killed.path(), &kept_after_4());
+    assert_same_files(straight.path(), killed.path(), &kept_after(4));
     assert_eq!(temporaries(killed.path()), Vec::<std::path::PathBuf>::new());
 }
 
@@ -513,7 +516,7 @@ fn a_run_killed_before_its_first_checkpoint_starts_again_on_resume() {
     std::fs::write(checkpoint.join(".model-1.bpk.tmp-4000000"), b"torn").unwrap();
     let resumed = run(&config, killed.path(), true, None);
     assert_eq!(resumed.epochs_done(), 4);
-    assert_same_files(straight.path(), killed.path(), &kept_after_4());
+    assert_same_files(straight.path(), killed.path(), &kept_after(4));
     assert_eq!(temporaries(killed.path()), Vec::<std::path::PathBuf>::new());
 
     // Records of a later epoch without a complete one are damage, not a fresh start.
@@ -526,16 +529,9 @@ fn a_run_killed_before_its_first_checkpoint_starts_again_on_resume() {
         std::fs::remove_file(checkpoint.join(name)).unwrap();
     }
     std::fs::remove_file(checkpoint.join("scheduler-4.bpk")).unwrap();
-    let mut options = quiet(killed.path());
-    options.resume = true;
-    let err = fit(
-        &config,
-        Tiny::new(&Device::flex().autodiff()),
-        data(12),
-        options,
-    )
-    .err()
-    .expect("no complete checkpoint after the first epoch");
+    let err = resume_with(&config, flex_tiny(), killed.path())
+        .err()
+        .expect("no complete checkpoint after the first epoch");
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
     assert!(
         checkpoint.join("optim-4.bpk").exists(),
@@ -587,9 +583,7 @@ fn full_disk_child() {
     let Some(dir) = std::env::var_os(FULL_DISK_DIR) else {
         return;
     };
-    let mut options = quiet(Path::new(&dir));
-    options.resume = true;
-    let err = fit(&config(Method::Rescom, 3), ballasted(), data(12), options)
+    let err = resume_with(&config(Method::Rescom, 3), ballasted(), Path::new(&dir))
         .err()
         .expect("a checkpoint larger than the disk allows must stop the run");
     println!("the run stopped with: {err}");
@@ -642,16 +636,9 @@ fn a_full_disk_stops_the_run_and_keeps_the_last_checkpoint() {
     assert_eq!(temporaries(dir.path()), Vec::<std::path::PathBuf>::new());
 
     // With room again, the run continues from it and ends as the straight one.
-    let mut options = quiet(dir.path());
-    options.resume = true;
-    let resumed = fit(&config, ballasted(), data(12), options).unwrap();
+    let resumed = resume_with(&config, ballasted(), dir.path()).unwrap();
     assert_eq!(resumed.epochs_done(), 3);
-    let kept: Vec<String> = ["model-2.bpk", "model-3.bpk", "optim-2.bpk", "optim-3.bpk"]
-        .into_iter()
-        .chain(["scheduler-2.bpk", "scheduler-3.bpk"])
-        .map(String::from)
-        .collect();
-    assert_same_files(straight.path(), dir.path(), &kept);
+    assert_same_files(straight.path(), dir.path(), &kept_after(3));
 }
 
 #[test]
@@ -672,16 +659,9 @@ fn a_full_disk_while_logging_metrics_stops_the_run_and_keeps_the_last_checkpoint
     let log = dir.path().join("train/epoch-2/Loss.log");
     std::fs::create_dir_all(log.parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(full, &log).unwrap();
-    let mut options = quiet(dir.path());
-    options.resume = true;
-    let err = fit(
-        &config,
-        Tiny::new(&Device::flex().autodiff()),
-        data(12),
-        options,
-    )
-    .err()
-    .expect("a metric log that cannot be written must stop the run");
+    let err = resume_with(&config, flex_tiny(), dir.path())
+        .err()
+        .expect("a metric log that cannot be written must stop the run");
     assert!(matches!(err, Error::Training { .. }), "{err}");
     assert!(err.to_string().contains("Loss.log"), "{err}");
     assert!(err.to_string().contains("No space left on device"), "{err}");
@@ -695,22 +675,9 @@ fn a_full_disk_while_logging_metrics_stops_the_run_and_keeps_the_last_checkpoint
 
     // With room again, the run continues from it and ends as the straight one, logs included.
     std::fs::remove_file(&log).unwrap();
-    let mut options = quiet(dir.path());
-    options.resume = true;
-    let resumed = fit(
-        &config,
-        Tiny::new(&Device::flex().autodiff()),
-        data(12),
-        options,
-    )
-    .unwrap();
+    let resumed = resume_with(&config, flex_tiny(), dir.path()).unwrap();
     assert_eq!(resumed.epochs_done(), 3);
-    let kept: Vec<String> = ["model-2.bpk", "model-3.bpk", "optim-2.bpk", "optim-3.bpk"]
-        .into_iter()
-        .chain(["scheduler-2.bpk", "scheduler-3.bpk"])
-        .map(String::from)
-        .collect();
-    assert_same_files(straight.path(), dir.path(), &kept);
+    assert_same_files(straight.path(), dir.path(), &kept_after(3));
     for epoch in 1..=3 {
         let path = |dir: &Path| dir.join(format!("train/epoch-{epoch}/Loss.log"));
         let a = std::fs::read_to_string(path(straight.path())).unwrap();
