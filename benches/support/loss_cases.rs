@@ -149,8 +149,9 @@ pub fn path(trusted: bool) -> &'static str {
     }
 }
 
-/// One loss step: forward (trusted or checked), backward, enqueue, and both input gradients materialised (as an optimiser step
-/// would), then a device sync and, on the trusted path, the read of the finiteness flag.
+/// One loss step: forward (trusted or checked), backward, enqueue, and both input gradients
+/// materialised (as an optimiser step would), then a device sync and, on the trusted path,
+/// the read of the finiteness flag.
 pub fn loss_step(
     loss: &ResComLoss,
     inputs: &Inputs,

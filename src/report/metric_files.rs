@@ -12,12 +12,13 @@
 //! they were, and `--resume` continues from the last one.
 //!
 //! Lines are buffered and flushed at the end of each split of an epoch, so every log of an
-//! epoch is on disk before that epoch's checkpoint. The logs of an epoch that did not
-//! complete are rewritten from their start when the epoch runs again.
+//! epoch is on disk before that epoch's checkpoint; the files are closed when the next epoch
+//! starts. The logs of an epoch that did not complete are rewritten from their start when the
+//! epoch runs again.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -56,9 +57,8 @@ struct OpenLog {
 pub struct MetricFiles {
     dir: PathBuf,
     names: HashMap<MetricId, String>,
+    /// The logs of the current epoch, by metric name and split.
     open: HashMap<(String, String), OpenLog>,
-    /// Files started in the current epoch: opened again, they are appended to.
-    started: HashSet<PathBuf>,
     epoch: Option<usize>,
     failure: MetricFilesFailure,
     failed: bool,
@@ -72,7 +72,6 @@ impl MetricFiles {
             dir: dir.to_path_buf(),
             names: HashMap::new(),
             open: HashMap::new(),
-            started: HashSet::new(),
             epoch: None,
             failure: MetricFilesFailure::default(),
             failed: false,
@@ -103,14 +102,7 @@ impl MetricFiles {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(io)?;
                 }
-                let append = !self.started.insert(path.clone());
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .append(append)
-                    .truncate(!append)
-                    .open(&path)
-                    .map_err(io)?;
+                let file = File::create(&path).map_err(io)?;
                 vacant.insert(OpenLog {
                     path,
                     writer: BufWriter::new(file),
@@ -123,20 +115,15 @@ impl MetricFiles {
         })
     }
 
-    /// Flushes and closes every open log.
-    fn close_all(&mut self) -> Result<()> {
-        let mut first = Ok(());
-        for (_, mut log) in self.open.drain() {
-            if let Err(source) = log.writer.flush()
-                && first.is_ok()
-            {
-                first = Err(Error::Io {
-                    path: log.path,
-                    source,
-                });
-            }
+    /// Flushes every open log.
+    fn flush_all(&mut self) -> Result<()> {
+        for log in self.open.values_mut() {
+            log.writer.flush().map_err(|source| Error::Io {
+                path: log.path.clone(),
+                source,
+            })?;
         }
-        first
+        Ok(())
     }
 
     /// Keeps the first error and stops the run; later entries are dropped.
@@ -160,8 +147,9 @@ impl MetricLogger for MetricFiles {
         }
         if self.epoch != Some(epoch) {
             self.epoch = Some(epoch);
-            self.started.clear();
-            if let Err(error) = self.close_all() {
+            let flushed = self.flush_all();
+            self.open.clear();
+            if let Err(error) = flushed {
                 return self.fail(error);
             }
         }
@@ -218,7 +206,7 @@ impl MetricLogger for MetricFiles {
         if self.failed {
             return;
         }
-        if let Err(error) = self.close_all() {
+        if let Err(error) = self.flush_all() {
             self.fail(error);
         }
     }
@@ -240,6 +228,142 @@ fn log_path(dir: &Path, name: &str, epoch: usize, split: &Split) -> PathBuf {
 impl Drop for MetricFiles {
     fn drop(&mut self) {
         // What a run stopped mid-epoch logged; its failure, if any, no longer matters.
-        let _ = self.close_all();
+        let _ = self.flush_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::train::logger::FileMetricLogger;
+    use burn::train::metric::store::NumericMetricUpdate;
+    use burn::train::metric::{MetricAttributes, MetricEntry, SerializedEntry};
+
+    const METRICS: [&str; 2] = ["Loss", "Top 1"];
+
+    fn definition(name: &str) -> MetricDefinition {
+        MetricDefinition {
+            metric_id: MetricId::new(Arc::new(name.to_string())),
+            name: Arc::new(name.to_string()),
+            description: None,
+            attributes: MetricAttributes::None,
+        }
+    }
+
+    /// One batch's entries: `Loss` numeric, `Top 1` as a plain entry.
+    fn update(value: f64, last: bool) -> MetricsUpdate {
+        let entry = |name: &str, serialized: String| {
+            MetricEntry::new(
+                MetricId::new(Arc::new(name.to_string())),
+                SerializedEntry::new(serialized.clone(), serialized),
+            )
+        };
+        let loss = if last {
+            format!("{value},final")
+        } else {
+            value.to_string()
+        };
+        MetricsUpdate::new(
+            vec![entry("Top 1", format!("{}", value * 10.0))],
+            vec![NumericMetricUpdate::new(entry("Loss", loss), None, None)],
+        )
+    }
+
+    /// Two epochs of training and evaluation, as burn-train's event store hands them out.
+    fn feed(logger: &mut dyn MetricLogger) {
+        for name in METRICS {
+            logger.log_metric_definition(definition(name));
+        }
+        for epoch in 1..=2 {
+            for (batch, last) in [(0.5, false), (0.25, false), (0.375, true)] {
+                logger.log(update(batch * epoch as f64, last), epoch, &Split::Train);
+            }
+            logger.log_epoch_summary(EpochSummary::new(epoch, Split::Train));
+            logger.log(update(0.125, false), epoch, &Split::Valid);
+            logger.log_epoch_summary(EpochSummary::new(epoch, Split::Valid));
+        }
+    }
+
+    /// Every file under `dir`, relative path and bytes, in path order.
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(at) = stack.pop() {
+            for entry in std::fs::read_dir(&at).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let bytes = std::fs::read(&path).unwrap();
+                    found.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_logs_are_burn_trains_files_byte_for_byte() {
+        let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut files_logger = MetricFiles::new(ours.path());
+        let mut burn_logger = FileMetricLogger::new(theirs.path());
+        feed(&mut files_logger);
+        feed(&mut burn_logger);
+        // Flushed at the end of each split, before the files are closed.
+        let read = |logger: &mut dyn MetricLogger| {
+            format!(
+                "{:?}",
+                logger.read_numeric("Loss", 2, &Split::Train).unwrap()
+            )
+        };
+        let loss = read(&mut files_logger);
+        assert_eq!(loss, read(&mut burn_logger));
+        assert_eq!(
+            loss.matches("Value").count() + loss.matches("Final").count(),
+            3,
+            "{loss}"
+        );
+        drop((files_logger, burn_logger));
+        let written = files(ours.path());
+        assert_eq!(written.len(), 8, "{written:?}");
+        assert_eq!(written, files(theirs.path()));
+        assert!(
+            written[0].0.ends_with("train/epoch-1/Loss.log"),
+            "{written:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_run_with_an_error_naming_the_file() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            eprintln!("skipped: this system has no /dev/full");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("train/epoch-2/Top_1.log");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(full, &log).unwrap();
+        let interrupter = Interrupter::new();
+        let mut logger = MetricFiles::new(dir.path()).with_interrupter(interrupter.clone());
+        let failure = logger.failure();
+        feed(&mut logger);
+        assert!(interrupter.should_stop());
+        let error = failure.take().expect("the failed write is kept");
+        assert!(matches!(error, Error::Training { .. }), "{error}");
+        assert!(error.to_string().contains("Top_1.log"), "{error}");
+        assert!(error.to_string().contains("No space left"), "{error}");
+        // Epoch 1 is whole; a failed logger answers reads with nothing, never an error.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("train/epoch-1/Top_1.log")).unwrap(),
+            "5\n2.5\n3.75\n"
+        );
+        assert!(
+            logger
+                .read_numeric("Loss", 1, &Split::Train)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -13,8 +13,9 @@
 //!
 //! The output directory is probed before anything is trained: one that cannot be written is
 //! an [`Error::OutputNotWritable`]. A write that fails during the run (a full disk) stops it
-//! with an [`Error::Training`] naming the file, before the epoch's checkpoint. Checkpoint records are the same bytes in every process
-//! for the same seed (see [`AtomicFileCheckpointer`](crate::train::AtomicFileCheckpointer)).
+//! with an [`Error::Training`] naming the file, before the epoch's checkpoint. Checkpoint
+//! records are the same bytes in every process for the same seed (see
+//! [`AtomicFileCheckpointer`](crate::train::AtomicFileCheckpointer)).
 //!
 //! A run stopped at any moment ([`RunOptions::stop_after`], a crash, a kill, even inside a
 //! write) continues with [`RunOptions::resume`] from its last complete checkpoint exactly as
