@@ -28,7 +28,7 @@ use rescom::data::{
     Batch, Dataset, EvalLoader, ImbalanceProfile, LoaderConfig, LongTailed, Pipeline, Split,
     TwoViewLoader, load_fashion_mnist,
 };
-use rescom::train::Accuracy;
+use rescom::eval::Accuracy;
 use rescom::{ResComLoss, ResComLossConfig, ResComModelOutput};
 
 /// Three convolutions with batch norm, a linear classifier and a linear projection, with the

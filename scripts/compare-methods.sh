@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# Cross-entropy, Balanced Softmax and ResCom on the same long-tailed data, model and epoch
-# budget, several seeds each; prints the table of RESULTS.md. Interrupted runs are resumed.
+# Several methods on the same long-tailed data, model and epoch budget, several seeds each
+# (the README's main job with only --epochs, --method and --seed changed). Interrupted runs
+# are resumed, finished ones skipped, so the same command continues a series where it stopped.
 #
-#   scripts/compare-methods.sh [extra flags for examples/train.rs]
-#   OUT=runs/results SEEDS="0 1 2" METHODS="cross-entropy balanced-softmax rescom"
+#   scripts/compare-methods.sh [--budget EPOCHS] [extra flags for examples/train.rs]
+#
+#   --budget EPOCHS   epochs of every run (default: the main job's 20); runs go to
+#                     $OUT/<EPOCHS>e/<method>-seed<seed>
+#   OUT=runs/results  SEEDS="0 1 2"  METHODS="cross-entropy balanced-softmax rescom"
+#   BIN=path          a fixed build of examples/train.rs to run (default: build one and run a
+#                     private copy, so that later builds cannot change it between runs)
+#   SUFFIX=-name      appended to each run's directory name (variants of the same budget)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${OUT:-runs/results}"
+budget=20
+if [[ "${1:-}" == "--budget" ]]; then
+  [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "error: --budget needs a number of epochs" >&2; exit 2; }
+  budget="$2"; shift 2
+fi
+out="${OUT:-runs/results}/${budget}e"
 seeds="${SEEDS:-0 1 2}"
 methods="${METHODS:-cross-entropy balanced-softmax rescom}"
-cargo build --release --example train
-# Run a private copy: later builds in this tree cannot change the binary between runs.
-target="${CARGO_TARGET_DIR:-target}"
-bin="$(mktemp -d)/train"
-cp "$target/release/examples/train" "$bin"
+suffix="${SUFFIX:-}"
+if [[ -z "${BIN:-}" ]]; then
+  cargo build --release --example train
+  target="${CARGO_TARGET_DIR:-target}"
+  BIN="$(mktemp -d)/train"
+  cp "$target/release/examples/train" "$BIN"
+fi
 # A run is done when its summary covers every epoch of its run.json.
 finished() {
   python3 - "$1" <<'PY' 2>/dev/null
@@ -26,14 +40,14 @@ PY
 }
 for method in $methods; do
   for seed in $seeds; do
-    dir="$out/$method-seed$seed"
+    dir="$out/$method-seed$seed$suffix"
     if finished "$dir"; then
       echo "== $dir done"; continue
     fi
     resume=()
     compgen -G "$dir/checkpoint/model-*.bpk" > /dev/null && resume=(--resume)
-    echo "== $method, seed $seed -> $dir"
-    "$bin" --method "$method" --seed "$seed" --out "$dir" "${resume[@]}" "$@"
+    echo "== $method, seed $seed, $budget epochs -> $dir"
+    "$BIN" --method "$method" --seed "$seed" --epochs "$budget" --out "$dir" "${resume[@]}" "$@"
   done
 done
 python3 scripts/results-table.py "$out"

@@ -60,6 +60,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "data")))]
 pub mod data;
 pub mod error;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
+pub mod eval;
 pub mod fifo;
 #[cfg(feature = "models")]
 #[cfg_attr(docsrs, doc(cfg(feature = "models")))]

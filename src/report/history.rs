@@ -9,7 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::train::{EvalReport, TrainRecord, write_atomic};
+use crate::eval::EvalReport;
+use crate::train::{TrainRecord, write_atomic};
 
 /// What one epoch produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,11 +84,20 @@ impl EpochRecord {
     }
 }
 
-/// Writes `metrics.jsonl` and `metrics.csv` under `dir`.
+/// Writes `metrics.jsonl` and `metrics.csv` under `dir`. The evaluations' confusion matrices
+/// are left out (`summary.json` holds the last one).
 pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
     let mut jsonl = String::new();
     for record in history {
-        jsonl.push_str(&serde_json::to_string(record)?);
+        if record.eval.as_ref().is_some_and(|e| e.confusion.is_some()) {
+            let mut record = record.clone();
+            if let Some(eval) = &mut record.eval {
+                eval.confusion = None;
+            }
+            jsonl.push_str(&serde_json::to_string(&record)?);
+        } else {
+            jsonl.push_str(&serde_json::to_string(record)?);
+        }
         jsonl.push('\n');
     }
     write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
@@ -175,6 +185,9 @@ mod tests {
             few: Some(0.203),
             per_class: vec![],
             images: 10,
+            calibration: None,
+            feature_space: None,
+            confusion: None,
         });
         assert!(
             record

@@ -20,10 +20,11 @@ use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
 use crate::error::{Error, Result};
+use crate::eval::EvalReport;
 use crate::report::history::{EpochRecord, write_history};
 use crate::report::plots::{plot_curves, plot_per_class};
 use crate::report::summary::{RunIdentity, Summary};
-use crate::train::{EVAL_REPORT, EvalReport, LrSchedule, TRAIN_RECORD, TrainRecord};
+use crate::train::{EVAL_REPORT, LrSchedule, TRAIN_RECORD, TrainRecord};
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -121,6 +122,12 @@ impl RunReport {
         let history = {
             let mut shared = self.history.lock();
             shared.history.truncate(index);
+            if record.eval.is_some() {
+                // Only the last evaluation keeps its confusion matrix.
+                for eval in shared.history.iter_mut().filter_map(|r| r.eval.as_mut()) {
+                    eval.confusion = None;
+                }
+            }
             shared.history.push(record);
             shared.history.clone()
         };

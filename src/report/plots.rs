@@ -5,9 +5,10 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::eval::EvalReport;
 use crate::report::history::EpochRecord;
 use crate::stats::ShotGroup;
-use crate::train::{EvalReport, write_atomic};
+use crate::train::write_atomic;
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::io(path, std::io::Error::other(format!("plot: {e}")))
@@ -176,6 +177,9 @@ mod tests {
                 few: Some(0.2),
                 per_class: vec![Some(0.7), Some(0.2)],
                 images: 10,
+                calibration: None,
+                feature_space: None,
+                confusion: None,
             }),
         }
     }

@@ -340,6 +340,7 @@ pub fn fit<N: ResComNetwork>(
                 });
             }
             history.truncate(epoch);
+            Summary::restore_confusion(&out, &mut history);
             // What a process killed while saving or deleting left behind: the records of
             // other epochs than the two a run keeps, and temporary files.
             checkpoints.retain(&[epoch - 1, epoch])?;
@@ -470,7 +471,7 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
     test: EvalLoader,
     out: &Path,
     renderer: Option<Box<dyn MetricsRenderer>>,
-) -> Result<(crate::train::EvalReport, usize)> {
+) -> Result<(crate::eval::EvalReport, usize)> {
     config.validate()?;
     let counts = RunState::read(out)?.train_counts;
     let damaged = |reason: String| Error::Checkpoint {

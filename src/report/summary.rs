@@ -5,8 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::eval::EvalReport;
 use crate::report::history::EpochRecord;
-use crate::train::{EvalReport, write_atomic};
+use crate::train::write_atomic;
 
 /// The figures of a run, written as `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,12 +19,16 @@ pub struct Summary {
     /// Epochs trained.
     pub epochs: usize,
     /// The last epoch's evaluation (its fields appear at the top level of `summary.json`:
-    /// `top1`, `top5`, `many`, `medium`, `few`, `per_class`, `images`).
+    /// `top1`, `top5`, `many`, `medium`, `few`, `per_class`, `images`, `calibration`,
+    /// `feature_space` and `confusion`).
     #[serde(flatten)]
     pub last: EvalReport,
+    /// The epoch (0-based) of the last evaluation.
+    #[serde(default)]
+    pub last_epoch: usize,
     /// The epoch (0-based) with the best top-1, and its figures.
     pub best_epoch: usize,
-    /// The best epoch's evaluation.
+    /// The best epoch's evaluation (without its confusion matrix).
     pub best: EvalReport,
     /// Training histogram.
     pub train_counts: Vec<usize>,
@@ -52,21 +57,45 @@ impl Summary {
             .iter()
             .filter_map(|r| r.eval.as_ref().map(|e| (r.epoch, e)))
             .collect();
-        let (_, last) = *evaluated.last()?;
+        let (last_epoch, last) = *evaluated.last()?;
         let (best_epoch, best) = evaluated
             .iter()
             .copied()
             .fold(evaluated[0], |a, b| if b.1.top1 > a.1.top1 { b } else { a });
+        let mut best = best.clone();
+        best.confusion = None;
         Some(Self {
             method: identity.method.clone(),
             dataset: identity.dataset.clone(),
             epochs: history.len(),
             last: last.clone(),
+            last_epoch,
             best_epoch,
-            best: best.clone(),
+            best,
             train_counts: identity.train_counts.clone(),
             seed: identity.seed,
         })
+    }
+
+    /// Gives the last evaluation of `history` (records read back from `metrics.jsonl`, which
+    /// leaves the confusion matrices out) the confusion matrix that `summary.json` under
+    /// `dir` holds for that same evaluation, if it does; otherwise changes nothing.
+    pub fn restore_confusion(dir: &Path, history: &mut [EpochRecord]) {
+        let Some(record) = history.iter_mut().rev().find(|r| r.eval.is_some()) else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(dir.join("summary.json")) else {
+            return;
+        };
+        let Ok(mut saved) = serde_json::from_slice::<Summary>(&bytes) else {
+            return;
+        };
+        let confusion = saved.last.confusion.take();
+        if saved.last_epoch == record.epoch && record.eval.as_ref() == Some(&saved.last) {
+            if let Some(eval) = &mut record.eval {
+                eval.confusion = confusion;
+            }
+        }
     }
 
     /// Writes the summary as `summary.json` under `dir`, atomically.

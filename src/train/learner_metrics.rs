@@ -22,7 +22,7 @@ use burn::train::metric::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::train::metrics::{Accuracy, EvalReport};
+use crate::eval::{Accuracy, EvalBatch, EvalReport, Evaluation};
 use crate::train::step::{EvalStepOutput, TrainStepOutput};
 
 /// Name of the [`TrainRecordMetric`].
@@ -302,13 +302,33 @@ impl Numeric for ClassAccuracyMetric {
     }
 }
 
+/// An evaluation batch with its labels on the host.
+#[derive(Debug, Clone)]
+pub struct EvaluationInput {
+    batch: EvalBatch,
+    labels: Vec<i64>,
+}
+
+impl Adaptor<EvaluationInput> for EvalStepOutput {
+    fn adapt(&self) -> EvaluationInput {
+        EvaluationInput {
+            batch: EvalBatch {
+                logits: self.logits.clone(),
+                features: self.features.clone(),
+                projections: self.projections.clone(),
+            },
+            labels: self.host_labels.clone(),
+        }
+    }
+}
+
 /// The latest report of an [`EvalReportMetric`], readable from outside the metric (burn-train's
 /// evaluator keeps its metrics to itself).
 #[derive(Debug, Clone, Default)]
 pub struct LatestReport(Arc<Mutex<Option<EvalReport>>>);
 
 impl LatestReport {
-    /// The report of the evaluation so far, if any batch was seen.
+    /// The report of the last evaluation that ended, if any.
     pub fn get(&self) -> Option<EvalReport> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -318,13 +338,14 @@ impl LatestReport {
     }
 }
 
-/// The evaluation of an epoch: top-1, top-5, shot groups and per-class accuracy, serialised
+/// The evaluation of an epoch ([`Evaluation`]): top-1, top-5, shot groups, per-class
+/// accuracy, calibration, the confusion matrix and the feature-space diagnostics, serialised
 /// as JSON ([`EvalReport`]) in its final entry.
 #[derive(Clone)]
 pub struct EvalReportMetric {
     name: MetricName,
     train_counts: Arc<[usize]>,
-    accuracy: Accuracy,
+    evaluation: Evaluation,
     latest: LatestReport,
 }
 
@@ -334,24 +355,24 @@ impl EvalReportMetric {
         Self {
             name: Arc::new(EVAL_REPORT.to_string()),
             train_counts: train_counts.into(),
-            accuracy: Accuracy::new(train_counts.len()),
+            evaluation: Evaluation::new(train_counts.len()),
             latest: LatestReport::default(),
         }
     }
 
-    /// The report of the evaluation so far.
+    /// The full report of the evaluation so far (with the feature-space diagnostics).
     pub fn report(&self) -> crate::Result<EvalReport> {
-        self.accuracy.report(&self.train_counts)
+        self.evaluation.report(&self.train_counts)
     }
 
-    /// A handle on the latest report, updated with every batch.
+    /// A handle on the latest report, set at the end of each evaluation.
     pub fn latest(&self) -> LatestReport {
         self.latest.clone()
     }
 }
 
 impl Metric for EvalReportMetric {
-    type Input = ClassAccuracyInput;
+    type Input = EvaluationInput;
 
     fn name(&self) -> MetricName {
         self.name.clone()
@@ -359,16 +380,18 @@ impl Metric for EvalReportMetric {
 
     fn update(
         &mut self,
-        input: &ClassAccuracyInput,
+        input: &EvaluationInput,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        input.accumulate(&mut self.accuracy)?;
-        self.latest.set(self.report().map_err(read_error)?);
+        self.evaluation
+            .update(input.batch.clone(), &input.labels)
+            .map_err(read_error)?;
         Ok(SerializedEntry::not_available(None))
     }
 
     fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
         let report = self.report().map_err(read_error)?;
+        self.latest.set(report.clone());
         let json = serde_json::to_string(&report).map_err(read_error)?;
         Ok(SerializedEntry::new(
             format!("top-1 {:.2} %", 100.0 * report.top1),
@@ -377,7 +400,7 @@ impl Metric for EvalReportMetric {
     }
 
     fn clear(&mut self) {
-        self.accuracy = Accuracy::new(self.train_counts.len());
+        self.evaluation = Evaluation::new(self.train_counts.len());
     }
 }
 

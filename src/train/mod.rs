@@ -6,7 +6,6 @@ pub mod checkpoint;
 pub mod checkpointer;
 pub mod config;
 pub mod learner_metrics;
-pub mod metrics;
 pub mod recipe;
 pub mod schedule;
 pub mod step;
@@ -20,7 +19,6 @@ pub use learner_metrics::{
     AccuracyFigure, ClassAccuracyMetric, EVAL_REPORT, EvalReportMetric, LatestReport, LossTerm,
     LossTermMetric, TRAIN_RECORD, TrainRecord, TrainRecordMetric,
 };
-pub use metrics::{Accuracy, EvalReport, ShotGroup};
 pub use recipe::{INATURALIST_MEAN, INATURALIST_STD, Recipe, ScheduleKind};
 pub use schedule::{EpochLrScheduler, LrSchedule};
 pub use step::{

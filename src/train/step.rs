@@ -29,6 +29,7 @@ use burn::train::metric::{AccuracyInput, Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
 use crate::data::Batch;
+use crate::eval::EvalBatch;
 use crate::loss::{BalancedSoftmaxLoss, ResComLoss, ResComModelOutput};
 use crate::model::ResComModel;
 
@@ -50,6 +51,21 @@ pub trait ResComNetwork: Module + ModuleDisplay + 'static {
     /// - `images`: `[B, C, H, W]`
     /// - output: `[B, classes]`
     fn logits(&self, images: Tensor<4>) -> Tensor<2>;
+
+    /// What an evaluation reads: the logits and, where the network has them, the backbone
+    /// features and the projections (for the feature-space diagnostics). The default gives
+    /// the logits only.
+    ///
+    /// # Shapes
+    /// - `images`: `[B, C, H, W]`
+    /// - output: logits `[B, classes]`, features `[B, F]`, projections `[B, D]`
+    fn evaluate(&self, images: Tensor<4>) -> EvalBatch {
+        EvalBatch {
+            logits: self.logits(images),
+            features: None,
+            projections: None,
+        }
+    }
 }
 
 impl ResComNetwork for ResComModel {
@@ -59,6 +75,16 @@ impl ResComNetwork for ResComModel {
 
     fn logits(&self, images: Tensor<4>) -> Tensor<2> {
         ResComModel::logits(self, images)
+    }
+
+    fn evaluate(&self, images: Tensor<4>) -> EvalBatch {
+        let features = self.backbone.forward(images);
+        let output = self.head.forward(features.clone());
+        EvalBatch {
+            logits: output.logits,
+            features: Some(features),
+            projections: Some(output.projections),
+        }
     }
 }
 
@@ -332,13 +358,20 @@ impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
     }
 }
 
-/// What an inference step reports: the classifier's logits and the labels.
+/// What an inference step reports: the classifier's logits, the labels, and the features
+/// and projections of the feature-space diagnostics.
 #[derive(Debug, Clone)]
 pub struct EvalStepOutput {
     /// Unshifted logits, `[B, C]`.
     pub logits: Tensor<2>,
     /// Labels, `Int [B]`.
     pub targets: Tensor<1, Int>,
+    /// The same labels on the host.
+    pub host_labels: Vec<i64>,
+    /// The backbone's features, `[B, F]`, when the network gives them.
+    pub features: Option<Tensor<2>>,
+    /// The projections, `[B, D]`, for a model trained with the contrastive branch.
+    pub projections: Option<Tensor<2>>,
 }
 
 impl ItemLazy for EvalStepOutput {
@@ -347,6 +380,9 @@ impl ItemLazy for EvalStepOutput {
         Ok(Self {
             logits: self.logits.without_autodiff(),
             targets: self.targets.without_autodiff(),
+            host_labels: self.host_labels,
+            features: self.features.map(Tensor::without_autodiff),
+            projections: self.projections.map(Tensor::without_autodiff),
         })
     }
 }
@@ -362,9 +398,17 @@ impl<N: ResComNetwork> InferenceStep for LongTailModel<N> {
     type Output = EvalStepOutput;
 
     fn step(&self, batch: Batch) -> EvalStepOutput {
+        let out = self.network.evaluate(batch.images);
+        // Projections mean something only where the contrastive branch trained them.
+        let projections = out
+            .projections
+            .filter(|_| self.objective.rescom().is_some());
         EvalStepOutput {
-            logits: self.network.logits(batch.images),
+            logits: out.logits,
             targets: batch.labels,
+            host_labels: batch.host_labels,
+            features: out.features,
+            projections,
         }
     }
 }

@@ -1,13 +1,16 @@
-//! Evaluation on a balanced test set : top-1, top-5, many/medium/few-shot
-//! top-1 and per-class accuracy ([method](crate::method#long-tailed-splits-and-shot-groups)).
+//! Accuracy on a balanced test set: top-1, top-5, many/medium/few-shot top-1 and per-class
+//! accuracy ([method](crate::method#long-tailed-splits-and-shot-groups)).
 
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-pub use crate::stats::{FEW_SHOT_BELOW, MANY_SHOT_ABOVE, ShotGroup};
+use crate::eval::{Calibration, FeatureSpace};
+use crate::stats::ShotGroup;
 
-/// Accuracy figures of one evaluation, all fractions in `[0, 1]`.
+/// The figures of one evaluation: accuracy (fractions in `[0, 1]`), and, from a full
+/// [`Evaluation`](crate::eval::Evaluation), calibration, feature-space diagnostics and the
+/// confusion matrix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// Top-1 accuracy over all test images.
@@ -24,13 +27,25 @@ pub struct EvalReport {
     pub per_class: Vec<Option<f64>>,
     /// Number of test images evaluated.
     pub images: usize,
+    /// Calibration of the confidences; `None` from a plain [`Accuracy`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    /// Feature-space diagnostics; `None` from a plain [`Accuracy`] or a network that gives no
+    /// features.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_space: Option<FeatureSpace>,
+    /// Confusion counts, `confusion[label][prediction]`, for at most
+    /// [`MAX_CONFUSION_CLASSES`](crate::eval::MAX_CONFUSION_CLASSES) classes; `None` from a
+    /// plain [`Accuracy`]. A run keeps it for its last evaluation only (`summary.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Vec<Vec<u64>>>,
 }
 
 /// Accumulates predictions batch by batch.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use rescom::train::Accuracy;
+/// use rescom::eval::Accuracy;
 ///
 /// let device = Device::flex();
 /// let mut accuracy = Accuracy::new(3);
@@ -81,7 +96,7 @@ impl Accuracy {
             return Ok(());
         }
         // Burn's `argtopk` needs k < C; with at most 5 classes every label is in the top 5.
-        let k = if classes > 5 { 5 } else { 1 };
+        let k = Self::top_k(classes);
         let top: Tensor<2, Int> = if k == 1 {
             logits.argmax(1)
         } else {
@@ -94,16 +109,32 @@ impl Accuracy {
                 reason: format!("{e:?}"),
             })?;
         for (row, &label) in top.chunks(k).zip(labels) {
-            let c = label as usize;
-            self.seen[c] += 1;
-            if row[0] == label {
-                self.correct_top1[c] += 1;
-            }
-            if classes <= 5 || row.contains(&label) {
-                self.correct_top5[c] += 1;
-            }
+            self.add(label, row);
         }
         Ok(())
+    }
+
+    /// The number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// How many top classes [`Accuracy::add`] takes for `classes` classes: 5, or 1 with at
+    /// most 5 classes (every label is then in the top 5).
+    pub(crate) fn top_k(classes: usize) -> usize {
+        if classes > 5 { 5 } else { 1 }
+    }
+
+    /// Adds one image of class `label` (in range) whose best classes are `top`, best first.
+    pub(crate) fn add(&mut self, label: i64, top: &[i64]) {
+        let c = label as usize;
+        self.seen[c] += 1;
+        if top[0] == label {
+            self.correct_top1[c] += 1;
+        }
+        if self.seen.len() <= 5 || top.contains(&label) {
+            self.correct_top5[c] += 1;
+        }
     }
 
     /// The figures, with shot groups defined by the training histogram `train_counts`.
@@ -137,6 +168,9 @@ impl Accuracy {
                 .map(|c| fraction(self.correct_top1[c], self.seen[c]))
                 .collect(),
             images,
+            calibration: None,
+            feature_space: None,
+            confusion: None,
         })
     }
 }
