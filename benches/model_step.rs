@@ -25,8 +25,8 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
-use rescom::model::conv::{apply, conv2d};
 use rescom::model::{ResComModel, ResComModelConfig};
+use rescom::nn::{apply, conv2d};
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
 #[path = "support/allocator.rs"]

@@ -29,7 +29,7 @@ use rescom::data::{
     TwoViewLoader, load_fashion_mnist,
 };
 use rescom::eval::Accuracy;
-use rescom::{ResComLoss, ResComLossConfig, ResComModelOutput};
+use rescom::{ResComLoss, ResComLossConfig, ResComLossInput};
 
 /// Three convolutions with batch norm, a linear classifier and a linear projection, with the
 /// ResCom loss.
@@ -96,7 +96,7 @@ impl TrainStep for Net {
     /// Softmax plus the contrastive loss; the loss enqueues the step's view-1 keys.
     fn step(&self, batch: Batch) -> TrainOutput<ClassificationOutput> {
         let features = self.features(batch.images);
-        let output = ResComModelOutput {
+        let output = ResComLossInput {
             logits: self.classifier.forward(features.clone()),
             projections: self.projector.forward(features),
         };

@@ -13,7 +13,7 @@
 //! `--dataset inaturalist` for iNaturalist's list files and statistics).
 //! Run `cargo run --release --example train -- --help` for every option.
 //!
-//! The loop is burn-train's Learner (`rescom::report::fit`): its dashboard on a terminal,
+//! The loop is burn-train's Learner (`rescom::run::fit`): its dashboard on a terminal,
 //! plain progress lines otherwise, its checkpoints (written atomically, validated on
 //! `--resume`), and its strategies for several devices (`--devices`, `--ddp`).
 
@@ -34,7 +34,8 @@ use rescom::data::{
     long_tail_counts, subsample,
 };
 use rescom::model::ResComModelConfig;
-use rescom::report::{Devices, RunData, RunOptions, Summary, evaluate_checkpoint, fit};
+use rescom::report::Summary;
+use rescom::run::{Devices, RunData, RunOptions, evaluate_checkpoint, fit};
 use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, StepChecks, TrainConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -543,7 +544,7 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.eval_only {
         let (report, epochs_done) = evaluate_checkpoint(&config, network, test, &args.out, None)?;
         let history = rescom::report::read_history(&args.out)?;
-        let identity = rescom::report::run::identity(&config, &counts);
+        let identity = rescom::run::identity(&config, &counts);
         let summary = Summary::of(&identity, &history[..epochs_done.min(history.len())])
             .ok_or("the checkpoint's run has no evaluation yet")?;
         summary.print_table(Some(&report));

@@ -16,12 +16,12 @@
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution::Normal, Int, Tensor};
-//! use rescom::{ResComLossConfig, ResComModelOutput};
+//! use rescom::{ResComLossConfig, ResComLossInput};
 //!
 //! let device = Device::flex().autodiff();
 //! let loss = ResComLossConfig::new(vec![500, 120, 30, 5]).with_hard_negatives(15).init(&device)?;
 //! // Two views of 3 images, view-major (rows 0..3 view 1, rows 3..6 view 2).
-//! let output = ResComModelOutput {
+//! let output = ResComLossInput {
 //!     projections: Tensor::random([6, 32], Normal(0.0, 1.0), &device).require_grad(),
 //!     logits: Tensor::random([6, 4], Normal(0.0, 1.0), &device).require_grad(),
 //! };
@@ -47,57 +47,59 @@
 //! | `flex` | Burn's pure-Rust CPU backend (default backend) |
 //! | `ndarray`, `vulkan`, `cuda` | further Burn backends (`cuda` downloads an LLVM bundle at build time) |
 //! | `data` | module `data`: CIFAR, IDX and list-file readers, long-tailed subsets, augmentations, deterministic loaders (Burn `DataLoader`s) |
-//! | `models` | modules `model`, `head`: CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head, the fast flex convolution |
-//! | `train` | module `train`: burn-train `Learner` plug-ins (train/inference steps, schedules, long-tail metrics, atomic checkpoints); implies `data` and `models` |
-//! | `report` | module `report`: metrics files, `summary.json`, SVG plots and `report::fit`, the bundled runs; implies `train` |
+//! | `models` | modules `nn` (batch norm, the convolution entry, with the crate's flex kernels) and `model` (CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head) |
+//! | `train` | modules `eval` (accuracy, calibration, confusion, feature-space diagnostics), `train` (burn-train `Learner` plug-ins: train/inference steps, schedules, metrics, atomic checkpoints), `report` (the files a run writes) and `run` (`run::fit`, the bundled runs); implies `data` and `models` |
+//! | `report` | SVG plots of a run; implies `train` |
 //! | `x86-v4` | on by default: gemm's AVX-512 kernels for flex, chosen at run time |
 //!
 //! A loss-only build: `rescom = { version = "0.1", default-features = false, features =
 //! ["flex"] }`.
 #![warn(missing_docs)]
 
-#[cfg(feature = "data")]
-#[cfg_attr(docsrs, doc(cfg(feature = "data")))]
-pub mod data;
-pub mod error;
-#[cfg(feature = "train")]
-#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
-pub mod eval;
-pub mod fifo;
-#[cfg(feature = "models")]
-#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
-pub mod head;
-pub mod loss;
+// The method: every layer below builds on these, and none of them on a layer above.
+mod check;
+mod device;
+mod error;
+mod loss;
+mod memory;
+mod mining;
+mod ops;
+mod rng;
+mod stats;
+
+pub use error::*;
+pub use loss::*;
+pub use memory::*;
+pub use mining::*;
+pub use rng::*;
+pub use stats::*;
+
 #[doc = include_str!("../docs/method.md")]
 pub mod method {}
-pub mod mining;
+
+// The networks.
+#[cfg(feature = "models")]
+mod kernels;
 #[cfg(feature = "models")]
 #[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod model;
-pub mod normalize;
-pub mod queue;
-#[cfg(feature = "report")]
-#[cfg_attr(docsrs, doc(cfg(feature = "report")))]
+#[cfg(feature = "models")]
+#[cfg_attr(docsrs, doc(cfg(feature = "models")))]
+pub mod nn;
+
+// The runs.
+#[cfg(feature = "data")]
+#[cfg_attr(docsrs, doc(cfg(feature = "data")))]
+pub mod data;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
+pub mod eval;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
 pub mod report;
-pub mod rng;
-pub mod stats;
+#[cfg(feature = "train")]
+#[cfg_attr(docsrs, doc(cfg(feature = "train")))]
+pub mod run;
 #[cfg(feature = "train")]
 #[cfg_attr(docsrs, doc(cfg(feature = "train")))]
 pub mod train;
-
-mod check;
-mod ops;
-mod select;
-
-pub use error::{Error, Result};
-pub use fifo::{FifoQueue, FifoQueueConfig};
-pub use loss::{
-    BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ClassBalancedContrastiveLoss,
-    ClassBalancedContrastiveLossConfig, KeyMemory, MemoryKind, ResComLoss, ResComLossConfig,
-    ResComModelOutput, ResComOutput,
-};
-pub use mining::{HardPairMiner, HardPairMinerConfig, MinedPairs, MinedSet};
-pub use normalize::l2_normalize;
-pub use queue::{ClassBalancedQueue, ClassBalancedQueueConfig};
-pub use rng::Rng;
-pub use stats::{ClassStats, EmptyClassPolicy};

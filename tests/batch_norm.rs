@@ -10,7 +10,7 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{assert_close, to_vec};
 use rescom::Rng;
-use rescom::model::{BatchNorm, BatchNormConfig};
+use rescom::nn::{BatchNorm, BatchNormConfig};
 
 fn random<const D: usize>(
     rng: &mut Rng,

@@ -13,7 +13,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{assert_close, to_vec};
 use rescom::Rng;
 use rescom::model::ResComModelConfig;
-use rescom::model::conv::{apply, conv2d, uses_crate_kernels};
+use rescom::nn::{apply, conv2d, uses_crate_kernels};
 
 fn random<const D: usize>(
     rng: &mut Rng,

@@ -8,11 +8,11 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, momentum::MomentumConfig};
 use burn::tensor::{Bytes, Device, Distribution, Tensor};
 use rescom::Error;
-use rescom::data::list::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
 use rescom::data::{Dataset, EvalLoader, ListDataset, OnUnreadable, load_idx_pair};
-use rescom::head::{ResComHead, ResComHeadConfig};
-use rescom::report::{RunOptions, evaluate_checkpoint, fit};
-use rescom::train::Checkpoint;
+use rescom::data::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
+use rescom::model::{ResComHead, ResComHeadConfig};
+use rescom::run::{RunOptions, evaluate_checkpoint, fit};
+use rescom::train::SectionFile;
 
 fn assert_checkpoint_error<T>(result: rescom::Result<T>, needle: &str) {
     let Err(err) = result else {
@@ -35,7 +35,7 @@ fn a_section_count_beyond_the_file_is_refused_before_allocating() {
     bytes.extend(u32::MAX.to_le_bytes());
     bytes.extend(2u64.to_le_bytes());
     bytes.extend(b"[]");
-    let result = Checkpoint::<Vec<u32>>::from_bytes(&bytes, Path::new("ck.bin"));
+    let result = SectionFile::<Vec<u32>>::from_bytes(&bytes, Path::new("ck.bin"));
     assert_checkpoint_error(result, "4294967295 sections declared");
 }
 
@@ -90,8 +90,8 @@ fn rewrite(
     writer.into_bytes().unwrap().to_vec()
 }
 
-fn with_optimizer(bytes: Vec<u8>) -> Checkpoint<()> {
-    Checkpoint {
+fn with_optimizer(bytes: Vec<u8>) -> SectionFile<()> {
+    SectionFile {
         meta: (),
         sections: vec![("optimizer".into(), bytes)],
     }
@@ -169,7 +169,7 @@ fn optimizer_records_are_checked_against_the_model() {
     assert_checkpoint_error(result, "NaN or infinite");
 
     // No section at all.
-    let result = Checkpoint {
+    let result = SectionFile {
         meta: (),
         sections: Vec::new(),
     }
@@ -183,7 +183,7 @@ fn module_records_keep_shapes_types_and_finite_values() {
     let model = head(3, &device);
     let record = model.clone().into_record().into_bytes().unwrap();
     let path = Path::new("ck.bin");
-    let checkpoint = |bytes: Vec<u8>| Checkpoint {
+    let checkpoint = |bytes: Vec<u8>| SectionFile {
         meta: (),
         sections: vec![("model".into(), bytes)],
     };

@@ -5,7 +5,7 @@ mod common;
 use burn::tensor::{Device, Int, Tensor};
 use rescom::{
     BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassStats, EmptyClassPolicy,
-    Error, HardPairMinerConfig, ResComLoss, ResComLossConfig, ResComModelOutput,
+    Error, HardPairMinerConfig, ResComLoss, ResComLossConfig, ResComLossInput,
 };
 
 use common::{ints, to_vec};
@@ -38,7 +38,7 @@ fn forward_err(projections: Tensor<2>, logits: Tensor<2>, labels: Tensor<1, Int>
     let before = to_vec(loss.queue().keys());
     let err = loss
         .forward(
-            ResComModelOutput {
+            ResComLossInput {
                 logits,
                 projections,
             },
@@ -241,7 +241,7 @@ fn empty_classes_need_an_explicit_policy() {
         .unwrap();
     let out = loss
         .loss(
-            ResComModelOutput {
+            ResComLossInput {
                 logits: ones(4, 3),
                 projections: ones(4, 2),
             },

@@ -15,7 +15,7 @@ use rescom::data::{
     Batch, Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
 use rescom::model::{ResComModel, ResComModelConfig};
-use rescom::report::{Devices, RunData, RunOptions, fit};
+use rescom::run::{Devices, RunData, RunOptions, fit};
 use rescom::train::{
     LongTailModel, LossSettings, LrSchedule, Method, Parts, ResComNetwork, StepChecks, TrainConfig,
 };
@@ -352,7 +352,7 @@ fn replicas_gather_the_queue_and_average_the_gradients() {
         .collect();
     loss_of(&single)
         .forward(
-            rescom::ResComModelOutput {
+            rescom::ResComLossInput {
                 logits: Tensor::cat(logits, 0),
                 projections: Tensor::cat(projections, 0),
             },

@@ -88,7 +88,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use rescom::head::ResComHeadConfig;
+use rescom::model::ResComHeadConfig;
 use rescom::model::{
     Architecture, Backbone, BackboneConfig, CifarResNet, CifarResNetConfig, ResComModel,
     ResComModelConfig, ResNetConfig,

@@ -7,7 +7,7 @@ mod common;
 use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rescom::{Error, ResComLoss, ResComLossConfig, ResComModelOutput, Rng};
+use rescom::{Error, ResComLoss, ResComLossConfig, ResComLossInput, Rng};
 
 use common::{to_ints, to_vec};
 
@@ -74,10 +74,10 @@ impl Batch {
         }
     }
 
-    fn on(&self, device: &Device) -> (ResComModelOutput, Tensor<1, Int>) {
+    fn on(&self, device: &Device) -> (ResComLossInput, Tensor<1, Int>) {
         let rows = self.rows();
         (
-            ResComModelOutput {
+            ResComLossInput {
                 logits: Tensor::from_data(
                     TensorData::new(self.logits.clone(), [rows, CLASSES]),
                     device,

@@ -13,11 +13,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rescom::data::{
     Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
-use rescom::report::{RunData, RunOptions, RunOutcome, fit};
+use rescom::run::{RunData, RunOptions, RunOutcome, fit};
 use rescom::train::{
     LongTailModel, LossSettings, LrSchedule, Method, Objective, Parts, ResComNetwork, TrainConfig,
 };
-use rescom::{Error, ResComModelOutput, Rng};
+use rescom::{Error, ResComLossInput, Rng};
 
 const CLASSES: usize = 3;
 const SIDE: usize = 4;
@@ -94,14 +94,14 @@ impl Tiny {
 }
 
 impl ResComNetwork for Tiny {
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
+    fn heads(&self, images: Tensor<4>) -> ResComLossInput {
         let f = self.features(images);
         let mut logits = self.classifier.forward(f.clone());
         let step = self.poison.steps.fetch_add(1, Ordering::SeqCst);
         if self.poison.at.is_some_and(|at| step >= at) {
             logits = logits.mul_scalar(f32::NAN);
         }
-        ResComModelOutput {
+        ResComLossInput {
             logits,
             projections: self.projection.forward(f),
         }

@@ -7,7 +7,7 @@ mod common;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rescom::{
-    BalancedSoftmaxLossConfig, Error, MemoryKind, ResComLoss, ResComLossConfig, ResComModelOutput,
+    BalancedSoftmaxLossConfig, Error, MemoryKind, ResComLoss, ResComLossConfig, ResComLossInput,
     ResComOutput, Rng,
 };
 
@@ -65,7 +65,7 @@ fn step(
     let device = projections.device();
     let projections = projections.clone().require_grad();
     let logits = logits.clone().require_grad();
-    let output = ResComModelOutput {
+    let output = ResComLossInput {
         logits: logits.clone(),
         projections: projections.clone(),
     };
@@ -126,7 +126,7 @@ fn the_trusted_path_checks_the_host_labels() {
     let loss = config(MemoryKind::ClassBalanced).init(&device).unwrap();
     let before = memory_state(&loss);
     let mut rng = Rng::new(3);
-    let output = |rows: usize, rng: &mut Rng| ResComModelOutput {
+    let output = |rows: usize, rng: &mut Rng| ResComLossInput {
         logits: random(rows, COUNTS.len(), rng, &device),
         projections: random(rows, DIM, rng, &device),
     };
@@ -189,7 +189,7 @@ fn the_trusted_path_flags_non_finite_inputs() {
         } else {
             projections = projections.slice_assign([row..row + 1, 0..1], bad);
         }
-        let output = || ResComModelOutput {
+        let output = || ResComLossInput {
             logits: logits.clone(),
             projections: projections.clone(),
         };

@@ -14,7 +14,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rescom::{
     ClassBalancedQueue, ClassBalancedQueueConfig, HardPairMiner, HardPairMinerConfig, MinedPairs,
-    ResComLoss, ResComLossConfig, ResComModelOutput, ResComOutput, Rng, l2_normalize,
+    ResComLoss, ResComLossConfig, ResComLossInput, ResComOutput, Rng, l2_normalize,
 };
 
 /// One benchmark size.
@@ -160,7 +160,7 @@ pub fn loss_step(
 ) -> (Tensor<2>, Tensor<2>) {
     let features = inputs.features.clone().require_grad();
     let logits = inputs.logits.clone().require_grad();
-    let output = ResComModelOutput {
+    let output = ResComLossInput {
         logits: logits.clone(),
         projections: features.clone(),
     };

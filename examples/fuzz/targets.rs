@@ -15,9 +15,10 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use rescom::data::list::MAX_IMAGE_BYTES;
+use rescom::data::MAX_IMAGE_BYTES;
 use rescom::data::{Cifar, Dataset, ListDataset, OnUnreadable, load_cifar_file, load_idx_pair};
-use rescom::report::{RunOptions, evaluate_checkpoint, fit, read_history};
+use rescom::report::read_history;
+use rescom::run::{RunOptions, evaluate_checkpoint, fit};
 use rescom::train::TrainConfig;
 use rescom::{Error, Result, Rng};
 

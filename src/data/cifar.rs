@@ -85,7 +85,7 @@ impl Cifar {
 
 /// Parses CIFAR binary records into CHW pixels and (fine) labels; with `expected`, the number
 /// of records must match. `path` names the file in errors.
-pub fn parse_records(
+pub(crate) fn parse_records(
     bytes: &[u8],
     cifar: Cifar,
     expected: Option<usize>,

@@ -95,7 +95,7 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize, usize)>
 
 /// Parses an unsigned-byte IDX buffer into its dimensions and data; `path` names the file in
 /// errors (bad magic number, another element type, truncated or overlong data).
-pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+pub(crate) fn parse_idx(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     let (dims, header, expected) = parse_header(bytes, path)?;
     let data = &bytes[header..];
     if data.len() != expected {

@@ -64,7 +64,7 @@ pub struct Batch {
 }
 
 /// Last element of the epoch-shuffle generator keys, separating them from other streams.
-pub const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4521; // "SHUFFLE!"
+pub(crate) const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4521; // "SHUFFLE!"
 
 /// Batching and parallelism settings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::data::dataset::{Dataset, Subset};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-pub use crate::stats::ShotGroup;
+use crate::stats::ShotGroup;
 
 /// Last element of the subsampling generator keys, separating them from other streams.
-pub const SUBSAMPLE_STREAM: u64 = 0x5355_4253_414d_504c; // "SUBSAMPL"
+pub(crate) const SUBSAMPLE_STREAM: u64 = 0x5355_4253_414d_504c; // "SUBSAMPL"
 
 /// How the class sizes decay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +161,8 @@ impl LongTailed {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use rescom::data::{Dataset, ImbalanceProfile, InMemoryDataset, LongTailed, ShotGroup};
+    /// use rescom::data::{Dataset, ImbalanceProfile, InMemoryDataset, LongTailed};
+    /// use rescom::ShotGroup;
     ///
     /// // A balanced toy set: 4 classes of 50 one-pixel images.
     /// let labels: Vec<usize> = (0..200).map(|i| i % 4).collect();

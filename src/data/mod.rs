@@ -1,16 +1,19 @@
 //! The data side: readers of real datasets, long-tailed subsampling, augmentation and
 //! parallel two-view loaders.
 //!
-//! - [`image`]: the owned 8-bit CHW [`Image`] every reader yields and every transform maps.
-//! - [`dataset`]: the [`Dataset`] trait, the contiguous [`InMemoryDataset`] and [`Subset`].
-//! - [`cifar`], [`idx`], [`list`]: CIFAR-10/100 (binary version), IDX files (MNIST,
-//!   Fashion-MNIST; raw or gzipped) and ImageNet-LT-style list files (JPEG/PNG).
-//! - [`longtail`]: exponential and step long-tailed subsets with their class counts and
-//!   shot groups ([method](crate::method#long-tailed-splits-and-shot-groups)).
-//! - [`augment`]: per-view pipelines (crop, flip, AutoAugment, Cutout, RandomResizedCrop,
-//!   colour jitter, grayscale, RandAugment, resize and centre crop, normalisation).
-//! - [`loader`]: background, multi-threaded two-view training and single-view evaluation
-//!   loaders whose output is a pure function of `(seed, epoch, sample, view)`.
+//! - the owned 8-bit CHW [`Image`] every reader yields and every transform maps;
+//! - the [`Dataset`] trait, the contiguous [`InMemoryDataset`] and [`Subset`];
+//! - readers: CIFAR-10/100, binary version ([`load_cifar`]); IDX files, MNIST and
+//!   Fashion-MNIST, raw or gzipped ([`load_idx_pair`]); ImageNet-LT-style list files of JPEG
+//!   and PNG images ([`ListDataset`]);
+//! - exponential and step long-tailed subsets with their class counts ([`LongTailed`],
+//!   [`long_tail_counts`]; [method](crate::method#long-tailed-splits-and-shot-groups));
+//! - per-view augmentation pipelines ([`Pipeline`] of [`Step`]s: crop, flip, AutoAugment,
+//!   Cutout, RandomResizedCrop, colour jitter, grayscale, RandAugment, resize and centre
+//!   crop, normalisation);
+//! - background, multi-threaded two-view training and single-view evaluation loaders
+//!   ([`TwoViewLoader`], [`EvalLoader`]), Burn `DataLoader`s whose output is a pure function
+//!   of `(seed, epoch, sample, view)`.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,22 +35,26 @@
 //! # Ok::<(), rescom::Error>(())
 //! ```
 
-pub mod augment;
-pub mod cifar;
-pub mod dataset;
-pub mod idx;
-pub mod image;
-pub mod list;
-pub mod loader;
-pub mod longtail;
+mod augment;
+mod cifar;
+mod dataset;
+mod idx;
+mod image;
+mod list;
+mod loader;
+mod longtail;
 
-pub use augment::{Pipeline, RandAugmentPolicy, Step};
+pub use augment::timm_randaugment::TimmRandAugment;
+pub use augment::{
+    CIFAR_MEAN, CIFAR_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD,
+    MNIST_MEAN, MNIST_STD, Pipeline, RandAugmentPolicy, Step,
+};
 pub use cifar::{Cifar, load_cifar, load_cifar_file, load_cifar10, load_cifar100, verify_archive};
 pub use dataset::{Dataset, InMemoryDataset, Subset};
 pub use idx::{Split, load_fashion_mnist, load_idx_pair, load_mnist};
 pub use image::Image;
-pub use list::{ListDataset, OnUnreadable};
+pub use list::{ListDataset, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, OnUnreadable};
 pub use loader::{Batch, EvalLoader, HostBatch, LoaderConfig, TwoViewLoader};
 pub use longtail::{
-    ImbalanceProfile, LongTailed, ShotGroup, class_counts, long_tail_counts, shot_groups, subsample,
+    ImbalanceProfile, LongTailed, class_counts, long_tail_counts, shot_groups, subsample,
 };

@@ -23,7 +23,7 @@ use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::normalize::l2_normalize;
+use crate::loss::l2_normalize;
 use crate::stats::ShotGroup;
 
 /// Bins of the same-class similarity histograms, equal widths over `[-1, 1]` (bin `b` holds

@@ -1,12 +1,12 @@
 //! The ResCom losses: Balanced Softmax, the class-balanced contrastive loss, and their
-//! composition [`ResComLoss`].
+//! composition [`ResComLoss`], with the row normalisation the contrast uses.
 
-pub mod balanced_softmax;
-pub mod contrastive;
-pub mod memory;
-pub mod rescom;
+mod balanced_softmax;
+mod contrastive;
+mod normalize;
+mod rescom;
 
-pub use balanced_softmax::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig};
-pub use contrastive::{ClassBalancedContrastiveLoss, ClassBalancedContrastiveLossConfig};
-pub use memory::{KeyMemory, MemoryKind, SharedMemory};
-pub use rescom::{ResComLoss, ResComLossConfig, ResComModelOutput, ResComOutput};
+pub use balanced_softmax::*;
+pub use contrastive::*;
+pub use normalize::*;
+pub use rescom::*;

@@ -9,15 +9,15 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
+use super::{BalancedSoftmaxLoss, ClassBalancedContrastiveLoss, l2_normalize};
 use crate::check;
 use crate::error::{Error, Result};
-use crate::fifo::FifoQueueConfig;
-use crate::loss::memory::{KeyMemory, MemoryKind, SharedMemory};
-use crate::loss::{BalancedSoftmaxLoss, ClassBalancedContrastiveLoss};
+use crate::memory::{
+    ClassBalancedQueue, ClassBalancedQueueConfig, FifoQueueConfig, KeyMemory, MemoryKind,
+    SharedMemory,
+};
 use crate::mining::{HardPairMiner, HardPairMinerConfig};
-use crate::normalize::l2_normalize;
 use crate::ops::on_device;
-use crate::queue::{ClassBalancedQueue, ClassBalancedQueueConfig};
 use crate::stats::{ClassStats, EmptyClassPolicy};
 
 /// Configuration of [`ResComLoss`]. The defaults are the published CIFAR-100-LT recipe
@@ -142,7 +142,7 @@ impl ResComLossConfig {
 /// Rows are view-major: rows `0..N` hold view 1 of the `N` images, rows `N..2N` view 2 of the
 /// same images in the same order.
 #[derive(Debug, Clone)]
-pub struct ResComModelOutput {
+pub struct ResComLossInput {
     /// Classifier logits (unshifted), `[2N, C]`.
     pub logits: Tensor<2>,
     /// Projections before L2 normalisation, `[2N, D]`.
@@ -175,14 +175,25 @@ pub struct ResComOutput {
 /// batch-norm running statistics), so a model holding the loss may be cloned every step and
 /// forked to several devices without losing an update; it is part of the module, so it is
 /// saved and loaded with the record of any model that holds the loss, and an optimiser never
-/// changes it. How replicas on several devices share it is described in
-/// [`memory`](crate::loss::memory): the contrast is computed per replica over its own batch
-/// and the shared queue, and the view-1 keys of all replicas are enqueued together, replica by
-/// replica.
+/// changes it.
+///
+/// # Replicas
+/// By default a loss has one replica: each [`ResComLoss::forward`] reads the memory, computes
+/// the loss, then enqueues its view-1 keys, exactly as a plain training loop would. With `P`
+/// replicas ([`ResComLoss::set_replicas`], one device each, in a fixed order), every replica
+/// computes its loss from the memory as it stood before the step (its own batch against the
+/// shared queue: the contrast is local to the replica) and stages its view-1 keys instead of
+/// writing them. When the last of the `P` replicas has staged, the staged keys are enqueued in
+/// one call, in replica order and then row order: the memory becomes the one a single device
+/// would hold after enqueueing the concatenated batch of the replicas' keys. A replica that
+/// stages twice before the step completes (a retried step) replaces its keys; keys are never
+/// duplicated nor dropped. A step that only some replicas took (the last, shorter batch of an
+/// epoch) is written by [`ResComLoss::flush_staged_keys`], which a training step calls after
+/// the optimiser step.
 ///
 /// ```
 /// use burn::tensor::{Device, Distribution, Int, Tensor};
-/// use rescom::{ResComLossConfig, ResComModelOutput};
+/// use rescom::{ResComLossConfig, ResComLossInput};
 ///
 /// let device = Device::flex().autodiff();
 /// let loss = ResComLossConfig::new(vec![50, 20, 5])
@@ -197,7 +208,7 @@ pub struct ResComOutput {
 ///     .require_grad();
 /// let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2], &device);
 /// let before = loss.queue().pointers().try_into_vec_as::<i64>().unwrap();
-/// let output = ResComModelOutput { logits, projections: projections.clone() };
+/// let output = ResComLossInput { logits, projections: projections.clone() };
 /// let out = loss.forward(output, labels)?;
 /// let grads = out.total.backward();
 /// assert_eq!(projections.grad(&grads).unwrap().dims(), [6, 8]);
@@ -232,12 +243,8 @@ impl ResComLoss {
     /// Wrong ranks or shapes, an odd or zero row count, views whose labels differ, labels out
     /// of range, NaN or infinite projections or logits, or a device that is not one of the
     /// declared replicas. On error the queue is unchanged.
-    pub fn forward(
-        &self,
-        output: ResComModelOutput,
-        labels: Tensor<1, Int>,
-    ) -> Result<ResComOutput> {
-        let ResComModelOutput {
+    pub fn forward(&self, output: ResComLossInput, labels: Tensor<1, Int>) -> Result<ResComOutput> {
+        let ResComLossInput {
             logits,
             projections,
         } = output;
@@ -277,7 +284,7 @@ impl ResComLoss {
     ///
     /// ```
     /// use burn::tensor::{Device, Distribution, Int, Tensor};
-    /// use rescom::{ResComLossConfig, ResComModelOutput};
+    /// use rescom::{ResComLossConfig, ResComLossInput};
     ///
     /// let device = Device::flex().autodiff();
     /// let loss = ResComLossConfig::new(vec![50, 20, 5])
@@ -287,7 +294,7 @@ impl ResComLoss {
     ///     .init(&device)?;
     /// let host_labels = vec![0, 1, 2, 0, 1, 2];
     /// let labels = Tensor::<1, Int>::from_ints(host_labels.as_slice(), &device);
-    /// let output = ResComModelOutput {
+    /// let output = ResComLossInput {
     ///     logits: Tensor::<2>::random([6, 3], Distribution::Normal(0.0, 1.0), &device),
     ///     projections: Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device),
     /// };
@@ -298,11 +305,11 @@ impl ResComLoss {
     /// ```
     pub fn forward_trusted(
         &self,
-        output: ResComModelOutput,
+        output: ResComLossInput,
         labels: Tensor<1, Int>,
         host_labels: &[i64],
     ) -> Result<ResComOutput> {
-        let ResComModelOutput {
+        let ResComLossInput {
             logits,
             projections,
         } = output;
@@ -345,8 +352,8 @@ impl ResComLoss {
 
     /// The loss of a step without touching the queue (for evaluation). Same inputs and errors
     /// as [`ResComLoss::forward`].
-    pub fn loss(&self, output: ResComModelOutput, labels: Tensor<1, Int>) -> Result<ResComOutput> {
-        let ResComModelOutput {
+    pub fn loss(&self, output: ResComLossInput, labels: Tensor<1, Int>) -> Result<ResComOutput> {
+        let ResComLossInput {
             logits,
             projections,
         } = output;
@@ -362,7 +369,7 @@ impl ResComLoss {
     }
 
     /// Declares the devices of the replicas that train copies of this loss together, in
-    /// replica order (see [`memory`](crate::loss::memory)); every clone and fork shares the
+    /// replica order (see [Replicas](ResComLoss#replicas)); every clone and fork shares the
     /// declaration. One device, or none, is a single replica: each step enqueues at once.
     ///
     /// # Errors

@@ -14,9 +14,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor, s};
 
-use super::conv::apply;
 use crate::error::{Error, Result};
-use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
+use crate::nn::{BatchNorm, BatchNormConfig, apply};
 
 /// Kaiming-normal with fan-in and gain `sqrt(2)` (PyTorch's `kaiming_normal_` default).
 pub(crate) fn kaiming_fan_in() -> Initializer {

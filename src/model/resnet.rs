@@ -16,9 +16,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d, Relu};
 use burn::tensor::{Device, Tensor};
 
-use super::conv::apply;
 use crate::error::{Error, Result};
-use crate::model::batch_norm::{BatchNorm, BatchNormConfig};
+use crate::nn::{BatchNorm, BatchNormConfig, apply};
 
 /// Convolution with torchvision's initialisation (Kaiming-normal, fan-out, ReLU gain).
 fn conv(

@@ -1,14 +1,4 @@
-//! The report plug-in of a run: a burn-train [`MetricLogger`] that turns each epoch's final
-//! records into the run's files.
-//!
-//! At the end of every epoch burn-train computes its metrics and hands the final entries to
-//! the registered loggers. [`RunReport`] reads the epoch's
-//! [`TrainRecordMetric`](crate::train::TrainRecordMetric) and
-//! [`EvalReportMetric`](crate::train::EvalReportMetric) entries, appends an [`EpochRecord`]
-//! to the history and rewrites, atomically: `metrics.jsonl`, `metrics.csv`, `curves.svg`,
-//! `per_class.svg` (once the run has an evaluation) and `summary.json`. With the
-//! [`KeepLastTwo`](crate::train::KeepLastTwo) strategy these files are written before the
-//! epoch's checkpoint.
+//! The report plug-in of a run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +44,17 @@ impl RunHistory {
     }
 }
 
-/// Writes a run's reports from burn-train's metric entries (see the [module docs](self)).
+/// The report plug-in of a run: a burn-train [`MetricLogger`] that turns each epoch's final
+/// records into the run's files.
+///
+/// At the end of every epoch burn-train computes its metrics and hands the final entries to
+/// the registered loggers. [`RunReport`] reads the epoch's
+/// [`TrainRecordMetric`](crate::train::TrainRecordMetric) and
+/// [`EvalReportMetric`](crate::train::EvalReportMetric) entries, appends an [`EpochRecord`]
+/// to the history and rewrites, atomically: `metrics.jsonl`, `metrics.csv`, `curves.svg`,
+/// `per_class.svg` (once the run has an evaluation) and `summary.json`. With the
+/// [`KeepLastTwo`](crate::train::KeepLastTwo) strategy these files are written before the
+/// epoch's checkpoint.
 pub struct RunReport {
     dir: PathBuf,
     schedule: LrSchedule,

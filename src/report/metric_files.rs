@@ -1,20 +1,4 @@
-//! burn-train's per-epoch metric logs, written so that a failed write stops the run with an
-//! error instead of a panic.
-//!
-//! [`MetricFiles`] writes the layout of burn-train's `FileMetricLogger`, so that burn-train's
-//! readers (early stopping, the learner summary) and a user's scripts find the same files:
-//! `<dir>/<split>/epoch-<n>/<metric name, spaces as underscores>.log`, one serialized entry
-//! per line. The difference is what happens when the disk is full or the directory goes
-//! away: burn-train's logger panics in a thread of its own and takes the process down, while
-//! [`MetricFiles`] keeps the first error, stops the run through the Learner's
-//! [`Interrupter`] before the epoch's checkpoint is written, and hands the error to the
-//! caller through [`MetricFilesFailure`]. The checkpoints of the completed epochs stay as
-//! they were, and `--resume` continues from the last one.
-//!
-//! Lines are buffered and flushed at the end of each split of an epoch, so every log of an
-//! epoch is on disk before that epoch's checkpoint; the files are closed when the next epoch
-//! starts. The logs of an epoch that did not complete are rewritten from their start when the
-//! epoch runs again.
+//! burn-train's per-epoch metric logs, with failed writes as errors.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -53,7 +37,23 @@ struct OpenLog {
     writer: BufWriter<File>,
 }
 
-/// Writes burn-train's metric logs (see the [module docs](self)).
+/// burn-train's per-epoch metric logs, written so that a failed write stops the run with an
+/// error instead of a panic.
+///
+/// [`MetricFiles`] writes the layout of burn-train's `FileMetricLogger`, so that burn-train's
+/// readers (early stopping, the learner summary) and a user's scripts find the same files:
+/// `<dir>/<split>/epoch-<n>/<metric name, spaces as underscores>.log`, one serialized entry
+/// per line. The difference is what happens when the disk is full or the directory goes
+/// away: burn-train's logger panics in a thread of its own and takes the process down, while
+/// [`MetricFiles`] keeps the first error, stops the run through the Learner's
+/// [`Interrupter`] before the epoch's checkpoint is written, and hands the error to the
+/// caller through [`MetricFilesFailure`]. The checkpoints of the completed epochs stay as
+/// they were, and `--resume` continues from the last one.
+///
+/// Lines are buffered and flushed at the end of each split of an epoch, so every log of an
+/// epoch is on disk before that epoch's checkpoint; the files are closed when the next epoch
+/// starts. The logs of an epoch that did not complete are rewritten from their start when the
+/// epoch runs again.
 pub struct MetricFiles {
     dir: PathBuf,
     names: HashMap<MetricId, String>,

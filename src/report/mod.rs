@@ -1,21 +1,18 @@
-//! Run reports and the bundled runs: per-epoch metrics files, `summary.json`, SVG plots, the
-//! report plug-in that writes them from burn-train's metrics, and [`run::fit`], which puts
-//! the crate's plug-ins on burn-train's Learner.
+//! The files a run writes from burn-train's metrics: the per-epoch history (`metrics.jsonl`,
+//! `metrics.csv`), `summary.json`, SVG plots, burn-train's metric logs, and the renderer of a
+//! run without a terminal. [`RunReport`] is the burn-train logger that writes them at the end
+//! of every epoch.
 
-pub mod history;
-pub mod logger;
-pub mod metric_files;
-pub mod plots;
-pub mod renderer;
-pub mod run;
-pub mod summary;
+mod history;
+mod logger;
+mod metric_files;
+mod plots;
+mod renderer;
+mod summary;
 
-pub use history::{EpochRecord, read_history, write_history};
-pub use logger::{RunHistory, RunReport};
-pub use metric_files::{MetricFiles, MetricFilesFailure};
-pub use plots::{plot_curves, plot_per_class};
-pub use renderer::SilentRenderer;
-pub use run::{
-    Devices, RunData, RunOptions, RunOutcome, evaluate_checkpoint, fit, load_checkpoint,
-};
-pub use summary::{RunIdentity, Summary};
+pub use history::*;
+pub use logger::*;
+pub use metric_files::*;
+pub use plots::*;
+pub use renderer::*;
+pub use summary::*;

@@ -91,10 +91,11 @@ impl Summary {
             return;
         };
         let confusion = saved.last.confusion.take();
-        if saved.last_epoch == record.epoch && record.eval.as_ref() == Some(&saved.last) {
-            if let Some(eval) = &mut record.eval {
-                eval.confusion = confusion;
-            }
+        if saved.last_epoch == record.epoch
+            && record.eval.as_ref() == Some(&saved.last)
+            && let Some(eval) = &mut record.eval
+        {
+            eval.confusion = confusion;
         }
     }
 

@@ -6,7 +6,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::loss::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, MemoryKind, ResComLossConfig};
+use crate::loss::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ResComLossConfig};
+use crate::memory::MemoryKind;
 use crate::stats::ClassStats;
 use crate::train::schedule::LrSchedule;
 use crate::train::step::Objective;

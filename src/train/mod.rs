@@ -1,26 +1,20 @@
 //! Plug-ins for burn-train's Learner: the model's training and inference steps, the run's
-//! configuration, learning-rate schedules as burn-optim schedulers, long-tail metrics, and
-//! atomic, validated checkpoints.
+//! configuration and recipes, learning-rate schedules as burn-optim schedulers, long-tail
+//! metrics, and atomic, validated checkpoints.
 
-pub mod checkpoint;
-pub mod checkpointer;
-pub mod config;
-pub mod learner_metrics;
-pub mod recipe;
-pub mod schedule;
-pub mod step;
+mod checkpoint;
+mod config;
+mod metric;
+mod recipe;
+mod schedule;
+mod step;
 
 pub use checkpoint::{
-    Checkpoint, SLOW_WRITES_ENV, is_stale_temporary, remove_stale_temporaries, write_atomic,
+    AtomicFileCheckpointer, CheckpointDir, KeepLastTwo, Record, SectionFile, with_canonical_ids,
 };
-pub use checkpointer::{AtomicFileCheckpointer, CheckpointDir, KeepLastTwo, with_canonical_ids};
-pub use config::{LossSettings, Method, Parts, TrainConfig};
-pub use learner_metrics::{
-    AccuracyFigure, ClassAccuracyMetric, EVAL_REPORT, EvalReportMetric, LatestReport, LossTerm,
-    LossTermMetric, TRAIN_RECORD, TrainRecord, TrainRecordMetric,
-};
-pub use recipe::{INATURALIST_MEAN, INATURALIST_STD, Recipe, ScheduleKind};
-pub use schedule::{EpochLrScheduler, LrSchedule};
-pub use step::{
-    EvalStepOutput, LongTailModel, Objective, ResComNetwork, StepChecks, TrainStepOutput,
-};
+pub(crate) use checkpoint::{remove_stale_temporaries, write_atomic};
+pub use config::*;
+pub use metric::*;
+pub use recipe::*;
+pub use schedule::*;
+pub use step::*;

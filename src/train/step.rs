@@ -30,7 +30,7 @@ use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
 use crate::data::Batch;
 use crate::eval::EvalBatch;
-use crate::loss::{BalancedSoftmaxLoss, ResComLoss, ResComModelOutput};
+use crate::loss::{BalancedSoftmaxLoss, ResComLoss, ResComLossInput};
 use crate::model::ResComModel;
 
 /// A network a [`LongTailModel`] can train: classifier logits and projections from images.
@@ -43,7 +43,7 @@ pub trait ResComNetwork: Module + ModuleDisplay + 'static {
     /// # Shapes
     /// - `images`: `[B, C, H, W]`
     /// - output: logits `[B, classes]`, projections `[B, D]`
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput;
+    fn heads(&self, images: Tensor<4>) -> ResComLossInput;
 
     /// Classifier logits only (the baselines, and inference).
     ///
@@ -69,7 +69,7 @@ pub trait ResComNetwork: Module + ModuleDisplay + 'static {
 }
 
 impl ResComNetwork for ResComModel {
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
+    fn heads(&self, images: Tensor<4>) -> ResComLossInput {
         self.forward(images)
     }
 
@@ -136,7 +136,7 @@ impl StepChecks {
     /// Whether a step on `device` checks on the host.
     pub fn on_host(self, device: &burn::tensor::Device) -> bool {
         match self {
-            StepChecks::Auto => crate::select::is_accelerator(device),
+            StepChecks::Auto => crate::device::is_accelerator(device),
             StepChecks::Device => false,
             StepChecks::Host => true,
         }

@@ -3,7 +3,7 @@
 //! `tests/golden.rs` and `examples/gpu_check.rs`, which embeds the shipped cases.
 
 use burn::tensor::{DType, Device, Tensor};
-use rescom::{ResComLossConfig, ResComModelOutput};
+use rescom::{ResComLossConfig, ResComLossInput};
 use serde::Deserialize;
 
 use super::{close, ints, matrix_as, scalar, to_ints, to_vec};
@@ -165,7 +165,7 @@ pub fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<Strin
         let features = matrix(&step.features).require_grad();
         let logits = matrix(&step.logits).require_grad();
         let labels = ints(&step.labels, device);
-        let output = ResComModelOutput {
+        let output = ResComLossInput {
             logits: logits.clone(),
             projections: features.clone(),
         };

@@ -8,7 +8,7 @@
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rescom::{
     BalancedSoftmaxLossConfig, ClassBalancedContrastiveLossConfig, ClassBalancedQueueConfig,
-    HardPairMinerConfig, MemoryKind, ResComLoss, ResComLossConfig, ResComModelOutput, Rng,
+    HardPairMinerConfig, MemoryKind, ResComLoss, ResComLossConfig, ResComLossInput, Rng,
     l2_normalize,
 };
 
@@ -36,8 +36,8 @@ pub const F32: Tolerance = Tolerance {
 };
 
 /// The loss input of a step from its projections and logits.
-pub fn heads(projections: Tensor<2>, logits: Tensor<2>) -> ResComModelOutput {
-    ResComModelOutput {
+pub fn heads(projections: Tensor<2>, logits: Tensor<2>) -> ResComLossInput {
+    ResComLossInput {
         logits,
         projections,
     }

@@ -12,9 +12,9 @@ use burn::tensor::{Device, Tensor};
 use rescom::data::{
     Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
-use rescom::report::RunData;
+use rescom::run::RunData;
 use rescom::train::{LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig};
-use rescom::{ResComModelOutput, Result, Rng};
+use rescom::{ResComLossInput, Result, Rng};
 
 /// Image side.
 pub const SIDE: usize = 4;
@@ -51,9 +51,9 @@ impl Small {
 }
 
 impl ResComNetwork for Small {
-    fn heads(&self, images: Tensor<4>) -> ResComModelOutput {
+    fn heads(&self, images: Tensor<4>) -> ResComLossInput {
         let f = self.features(images);
-        ResComModelOutput {
+        ResComLossInput {
             logits: self.classifier.forward(f.clone()),
             projections: self.projection.forward(f),
         }

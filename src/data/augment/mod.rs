@@ -8,17 +8,22 @@
 //! generator's key; the loaders key it by `(seed, epoch, sample index, view)`.
 //!
 //! The families, each documented against the published definition it follows:
-//! [`geometry`] (random crop with zero padding, horizontal flip, affine warps, PIL-exact
-//! bilinear resizing, `RandomResizedCrop`, resize and centre crop), [`color`] (PIL's
-//! enhancers and `ImageOps`, colour jitter, grayscale), [`autoaugment`] (the CIFAR-10 policy),
-//! [`timm_randaugment`] (the ImageNet-LT / iNaturalist policy, timm's `rand-n2-m10-mstd0.5`),
-//! [`randaugment`] (torchvision's RandAugment, on request) and [`cutout`].
+//! `geometry` (random crop with zero padding, horizontal flip, affine warps, PIL-exact
+//! bilinear resizing, `RandomResizedCrop`, resize and centre crop), `color` (PIL's
+//! enhancers and `ImageOps`, colour jitter, grayscale), `autoaugment` (the CIFAR-10 policy),
+//! `timm_randaugment` (the ImageNet-LT / iNaturalist policy, timm's `rand-n2-m10-mstd0.5`),
+//! `randaugment` (torchvision's RandAugment, on request) and [`cutout`].
 
-pub mod autoaugment;
-pub mod color;
-pub mod geometry;
-pub mod randaugment;
-pub mod timm_randaugment;
+pub(crate) mod autoaugment;
+pub(crate) mod color;
+pub(crate) mod geometry;
+pub(crate) mod randaugment;
+pub(crate) mod timm_randaugment;
+
+#[cfg(test)]
+mod pil_parity;
+#[cfg(test)]
+mod timm_parity;
 
 use crate::data::image::Image;
 use crate::error::{Error, Result};
@@ -45,32 +50,32 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// Random `size x size` crop after zero padding by `padding` pixels
-    /// ([`geometry::random_crop`]).
+    ///.
     RandomCrop {
         /// Output side.
         size: usize,
         /// Zero padding on every side.
         padding: usize,
     },
-    /// Horizontal flip with probability `p` ([`geometry::random_hflip`]).
+    /// Horizontal flip with probability `p`.
     HorizontalFlip {
         /// Probability.
         p: f64,
     },
-    /// AutoAugment, CIFAR-10 policy ([`autoaugment::cifar10_autoaugment`]).
+    /// AutoAugment, CIFAR-10 policy (the 25 sub-policies of Cubuk et al.).
     AutoAugmentCifar10,
-    /// timm's RandAugment ([`timm_randaugment::TimmRandAugment`]; the recipes use
+    /// timm's RandAugment ([`TimmRandAugment`](crate::data::TimmRandAugment); the recipes use
     /// `rand-n2-m10-mstd0.5`).
     TimmRandAugment(timm_randaugment::TimmRandAugment),
     /// torchvision's RandAugment with `n` operations at magnitude bin `m` of 31
-    /// ([`randaugment::rand_augment`]).
+    ///.
     RandAugment {
         /// Operations per image.
         n: usize,
         /// Magnitude bin, `0..=30`.
         m: usize,
     },
-    /// torchvision `RandomResizedCrop` ([`geometry::random_resized_crop`]).
+    /// torchvision `RandomResizedCrop`.
     RandomResizedCrop {
         /// Output side.
         size: usize,
@@ -80,21 +85,21 @@ pub enum Step {
         ratio: (f64, f64),
     },
     /// Colour jitter (brightness, contrast, saturation strengths), applied with probability
-    /// `p` ([`color::color_jitter`] inside torchvision's `RandomApply`).
+    /// `p` (`color::color_jitter` inside torchvision's `RandomApply`).
     ColorJitter {
         /// Brightness, contrast and saturation strengths.
         strength: (f64, f64, f64),
         /// Probability.
         p: f64,
     },
-    /// Grayscale with probability `p` (torchvision `RandomGrayscale`, [`color::grayscale`]).
+    /// Grayscale with probability `p` (torchvision `RandomGrayscale`, `color::grayscale`).
     RandomGrayscale {
         /// Probability.
         p: f64,
     },
-    /// Resize so the shorter side has this length ([`geometry::resize_shorter`]).
+    /// Resize so the shorter side has this length.
     ResizeShorter(usize),
-    /// Centre crop to a square of this side ([`geometry::center_crop`]).
+    /// Centre crop to a square of this side.
     CenterCrop(usize),
 }
 
@@ -131,7 +136,7 @@ impl Step {
 
     /// Checks the parameters: sides at least 1, probabilities in `[0, 1]`, strengths
     /// non-negative, crop scales in `(0, 1]` and ratios positive, each range ordered, and the
-    /// RandAugment policy's own ranges ([`timm_randaugment::TimmRandAugment::validate`]).
+    /// RandAugment policy's own ranges.
     pub fn validate(&self) -> Result<()> {
         if let Step::TimmRandAugment(policy) = self {
             return policy.validate();
@@ -209,10 +214,10 @@ pub fn cutout(
 /// Which RandAugment the ImageNet-sized pipelines use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RandAugmentPolicy {
-    /// timm's `rand-n2-m10-mstd0.5` ([`timm_randaugment`]), the recipes' policy.
+    /// timm's `rand-n2-m10-mstd0.5` (`timm_randaugment`), the recipes' policy.
     #[default]
     Timm,
-    /// torchvision's `RandAugment(num_ops=2, magnitude=10)` ([`randaugment`]).
+    /// torchvision's `RandAugment(num_ops=2, magnitude=10)` (`randaugment`).
     Torchvision,
 }
 

@@ -20,7 +20,7 @@
 //! The sign is negative with probability 1/2; the resampling filter of each geometric operation
 //! is bilinear or bicubic with probability 1/2; uncovered pixels take the fill colour,
 //! `(124, 116, 104)` (the ImageNet mean in 8 bits) in the recipes. Every operation is checked
-//! against timm's own function, bit for bit, on real images (`tests/data_timm.rs`).
+//! against timm's own function, bit for bit, on real images (`src/data/augment/timm_parity.rs` (unit tests)).
 //!
 //! The fill colour is per channel for RGB images; an image with another number of channels
 //! fills every channel with the colour's grey level (PIL's `convert("L")` of it, 117 for the
@@ -240,7 +240,7 @@ impl LayerDraw {
 /// ```
 /// use rescom::Rng;
 /// use rescom::data::Image;
-/// use rescom::data::augment::timm_randaugment::TimmRandAugment;
+/// use rescom::data::TimmRandAugment;
 ///
 /// let policy = TimmRandAugment::recipe(); // rand-n2-m10-mstd0.5, p = 0.5
 /// let image = Image::new(3, 8, 8, (0..192).map(|v| v as u8).collect())?;
@@ -265,7 +265,7 @@ pub struct TimmRandAugment {
 }
 
 impl TimmRandAugment {
-    /// The recipes' policy: `rand-n2-m10-mstd0.5`, probability 0.5, fill [`RECIPE_FILL`].
+    /// The recipes' policy: `rand-n2-m10-mstd0.5`, probability 0.5, fill `(124, 116, 104)`.
     pub fn recipe() -> Self {
         Self {
             layers: 2,
@@ -303,7 +303,7 @@ impl TimmRandAugment {
         Ok(())
     }
 
-    /// Draws the layers of one image: operation uniform over [`OPS`], applied with
+    /// Draws the layers of one image: operation uniform over the 15 operations, applied with
     /// probability `probability`, level `magnitude + magnitude_std * N(0, 1)`, sign and filter
     /// each with probability 1/2. Every layer consumes the same number of draws.
     pub fn sample(&self, rng: &mut Rng) -> Vec<LayerDraw> {

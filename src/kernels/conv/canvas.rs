@@ -1,0 +1,274 @@
+//! Stride-1 convolutions on a zero-padded canvas, without unrolling the patches.
+//!
+//! A chunk of images is copied, channel by channel, onto one plane: each image row is
+//! preceded by `q = max(pad_left, pad_right)` zero columns and each image followed by
+//! `r = max(pad_top, pad_bottom)` zero rows (with `r` more before the first). Reading past the
+//! end of a row lands in the next row's zero columns, and past the last row in the zero rows,
+//! so for the output at canvas position `a`, kernel tap `(kh, kw)` reads position
+//! `a + kh * dilation_h * row + kw * dilation_w` of every channel. Over a contiguous range of
+//! positions, a tap is thus the matrix `[positions, channels]` with strides `(1, plane)`,
+//! read in place, and the convolution is one matrix product per tap accumulating into a
+//! `[out_channels, positions]` result. Positions at the ends of rows and between images are
+//! computed and dropped (about `q / (w + q)` of the columns and `r / (h + r)` of the rows).
+
+use std::mem::MaybeUninit;
+
+use super::{Element, Geometry, Plan, matmul};
+
+/// Canvas positions per chunk the images are grouped to (at least one image); small under
+/// test, so that the kernel tests cover several chunks per task and a shorter last chunk.
+const CHUNK_POSITIONS: usize = if cfg!(test) { 64 } else { 2048 };
+
+/// Images per chunk for `g`.
+pub(super) fn chunk_images(g: &Geometry) -> usize {
+    CHUNK_POSITIONS.div_ceil(Canvas::new(g, 1).image_stride)
+}
+
+/// The layout of a canvas holding `images` images of `g`'s input.
+#[derive(Debug, Clone, Copy)]
+struct Canvas {
+    images: usize,
+    /// Zero columns before each image row.
+    gap_cols: usize,
+    /// Zero rows before the first image and after each.
+    gap_rows: usize,
+    /// `in_w + gap_cols`.
+    row: usize,
+    /// `(in_h + gap_rows) * row`.
+    image_stride: usize,
+    /// Position of the first output's top-left tap.
+    first: usize,
+    /// Output positions computed: from the first output to the last, rounded up to a multiple
+    /// of 16 so the products need no edge handling.
+    span: usize,
+    /// Elements per channel, covering every position a tap reads.
+    plane: usize,
+}
+
+impl Canvas {
+    fn new(g: &Geometry, images: usize) -> Self {
+        let [in_h, in_w] = g.in_size;
+        let [out_h, out_w] = g.out_size;
+        let [(top, bottom), (left, right)] = g.padding;
+        let gap_cols = left.max(right);
+        let gap_rows = top.max(bottom);
+        let row = in_w + gap_cols;
+        let image_stride = (in_h + gap_rows) * row;
+        let first = (gap_rows - top) * row + (gap_cols - left);
+        let span = ((images - 1) * image_stride + (out_h - 1) * row + out_w).next_multiple_of(16);
+        let reach = (g.kernel[0] - 1) * g.dilation[0] * row + (g.kernel[1] - 1) * g.dilation[1];
+        let filled = (gap_rows + images * (in_h + gap_rows)) * row;
+        Self {
+            images,
+            gap_cols,
+            gap_rows,
+            row,
+            image_stride,
+            first,
+            span,
+            plane: filled.max(first + span + reach),
+        }
+    }
+
+    /// Offset of kernel tap `t` (row-major over the kernel) from an output's position.
+    fn tap(&self, g: &Geometry, t: usize) -> usize {
+        let (kh, kw) = (t / g.kernel[1], t % g.kernel[1]);
+        kh * g.dilation[0] * self.row + kw * g.dilation[1]
+    }
+
+    /// Writes every element of the first `channels * plane` of `canvas`: the images of `x`
+    /// (`[images, channels, in_h, in_w]`) and zeros around them.
+    fn fill<T: Element>(&self, g: &Geometry, channels: usize, x: &[T], canvas: &mut [T]) {
+        let [in_h, in_w] = g.in_size;
+        let pixels = in_h * in_w;
+        let gap = self.gap_rows * self.row;
+        for (c, plane) in canvas
+            .chunks_exact_mut(self.plane)
+            .take(channels)
+            .enumerate()
+        {
+            plane[..gap].fill(T::ZERO);
+            let mut rows = plane[gap..].chunks_exact_mut(self.image_stride);
+            for image in 0..self.images {
+                let Some(dst) = rows.next() else { return };
+                let src = &x[(image * channels + c) * pixels..][..pixels];
+                let (body, tail) = dst.split_at_mut(in_h * self.row);
+                for (dst, src) in body.chunks_exact_mut(self.row).zip(src.chunks_exact(in_w)) {
+                    dst[..self.gap_cols].fill(T::ZERO);
+                    dst[self.gap_cols..].copy_from_slice(src);
+                }
+                tail.fill(T::ZERO);
+            }
+            let end = gap + self.images * self.image_stride;
+            plane[end..].fill(T::ZERO);
+        }
+    }
+
+    /// Position of output `(image, oh, 0)` relative to the first output.
+    fn output_row(&self, image: usize, oh: usize) -> usize {
+        image * self.image_stride + oh * self.row
+    }
+}
+
+/// The weight as `[taps, out_channels, in_channels / groups]`: the `[channels, outputs]`
+/// matrix of each tap and group is then read with unit row stride.
+pub(super) fn tap_major<T: Element>(g: &Geometry, weight: &[T]) -> Vec<T> {
+    let (taps, group_in) = (g.taps(), g.group_in());
+    let mut out = vec![T::ZERO; g.weight_len()];
+    for o in 0..g.out_channels {
+        for i in 0..group_in {
+            let src = &weight[(o * group_in + i) * taps..][..taps];
+            for (t, &v) in src.iter().enumerate() {
+                out[(t * g.out_channels + o) * group_in + i] = v;
+            }
+        }
+    }
+    out
+}
+
+/// Forward pass of one task: `x` its input images, `taps` the weight from [`tap_major`],
+/// `out` its output images (every element written).
+pub(super) fn forward<T: Element>(
+    g: &Geometry,
+    plan: &Plan,
+    x: &[T],
+    taps: &[T],
+    bias: Option<&[T]>,
+    out: &mut [MaybeUninit<T>],
+) {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let [out_h, out_w] = g.out_size;
+    let full = Canvas::new(g, plan.chunk_images);
+    let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
+    let mut result = vec![T::ZERO; g.out_channels * full.span];
+    let chunks = x
+        .chunks(plan.chunk_images * g.image_in())
+        .zip(out.chunks_mut(plan.chunk_images * g.image_out()));
+    for (x, out) in chunks {
+        let images = x.len() / g.image_in();
+        let c = if images == full.images {
+            full
+        } else {
+            Canvas::new(g, images)
+        };
+        c.fill(g, g.in_channels, x, &mut canvas);
+        for group in 0..g.groups {
+            let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
+            for t in 0..g.taps() {
+                let lhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
+                let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];
+                // SAFETY: dst (p, o) at o * span + p; lhs (p, i) at i * plane + p, in bounds
+                // by the plane's size; rhs (i, o) at o * group_in + i. The first tap writes
+                // every element of dst.
+                unsafe {
+                    matmul(
+                        [c.span, group_out, group_in],
+                        dst.as_mut_ptr(),
+                        [c.span, 1],
+                        t > 0,
+                        lhs.as_ptr(),
+                        [c.plane, 1],
+                        rhs[..group_out * group_in].as_ptr(),
+                        [group_in, 1],
+                        plan.parallelism,
+                    );
+                }
+            }
+        }
+        for (image, out) in out.chunks_mut(g.image_out()).enumerate() {
+            for (o, out) in out.chunks_mut(out_h * out_w).enumerate() {
+                let b = bias.map_or(T::ZERO, |bias| bias[o]);
+                let src = &result[o * c.span..];
+                for (oh, out) in out.chunks_mut(out_w).enumerate() {
+                    let src = &src[c.output_row(image, oh)..][..out_w];
+                    for (d, &s) in out.iter_mut().zip(src) {
+                        d.write(s + b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weight-gradient sum of one task, laid out `[taps, groups, in_channels / groups,
+/// out_channels / groups]`.
+pub(super) fn weight_grad<T: Element>(g: &Geometry, plan: &Plan, x: &[T], dy: &[T]) -> Vec<T> {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let [out_h, out_w] = g.out_size;
+    let full = Canvas::new(g, plan.chunk_images);
+    let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
+    // The output gradient on the canvas positions, transposed: `[span, out_channels]`, zero
+    // at the dropped positions.
+    let mut gradient = vec![T::ZERO; full.span * g.out_channels];
+    let mut sum = vec![T::ZERO; g.weight_len()];
+    let chunks = x
+        .chunks(plan.chunk_images * g.image_in())
+        .zip(dy.chunks(plan.chunk_images * g.image_out()));
+    for (x, dy) in chunks {
+        let images = x.len() / g.image_in();
+        let c = if images == full.images {
+            full
+        } else {
+            Canvas::new(g, images)
+        };
+        c.fill(g, g.in_channels, x, &mut canvas);
+        let gradient = &mut gradient[..c.span * g.out_channels];
+        gradient.fill(T::ZERO);
+        for (image, dy) in dy.chunks(g.image_out()).enumerate() {
+            for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
+                for (oh, dy) in dy.chunks(out_w).enumerate() {
+                    let start = c.output_row(image, oh);
+                    let dst = gradient[start * g.out_channels + o..]
+                        .iter_mut()
+                        .step_by(g.out_channels);
+                    for (d, &v) in dst.zip(dy) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+        for t in 0..g.taps() {
+            for group in 0..g.groups {
+                let dst = &mut sum[(t * g.groups + group) * group_in * group_out..]
+                    [..group_in * group_out];
+                let lhs = &gradient[group * group_out..];
+                let rhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
+                // SAFETY: dst (o, i) at i * group_out + o; lhs (o, p) at p * out_channels + o,
+                // in bounds over span positions; rhs (p, i) at i * plane + p, in bounds by the
+                // plane's size.
+                unsafe {
+                    matmul(
+                        [group_out, group_in, c.span],
+                        dst.as_mut_ptr(),
+                        [group_out, 1],
+                        true,
+                        lhs.as_ptr(),
+                        [g.out_channels, 1],
+                        rhs.as_ptr(),
+                        [c.plane, 1],
+                        plan.parallelism,
+                    );
+                }
+            }
+        }
+    }
+    sum
+}
+
+/// The weight layout of a sum from [`weight_grad`].
+pub(super) fn weight_layout<T: Element>(g: &Geometry, sum: &[T]) -> Vec<T> {
+    let (taps, group_in, group_out) = (g.taps(), g.group_in(), g.group_out());
+    let mut weight = vec![T::ZERO; g.weight_len()];
+    for t in 0..taps {
+        for group in 0..g.groups {
+            let sum = &sum[(t * g.groups + group) * group_in * group_out..];
+            for i in 0..group_in {
+                for o in 0..group_out {
+                    weight[((group * group_out + o) * group_in + i) * taps + t] =
+                        sum[i * group_out + o];
+                }
+            }
+        }
+    }
+    weight
+}

@@ -1,0 +1,64 @@
+//! `run.json`: what defines a run and its data, written when it starts and compared on
+//! resume; and the probe of the output directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::train::{TrainConfig, write_atomic};
+
+/// What defines a run and its data, stored as `run.json` and compared on resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunState {
+    pub(crate) config: TrainConfig,
+    pub(crate) train_counts: Vec<usize>,
+    pub(crate) batch_size: usize,
+    pub(crate) drop_last: bool,
+    pub(crate) data_seed: u64,
+}
+
+impl RunState {
+    pub(crate) fn path(out: &Path) -> PathBuf {
+        out.join("run.json")
+    }
+
+    pub(crate) fn write(&self, out: &Path) -> Result<()> {
+        write_atomic(
+            &Self::path(out),
+            serde_json::to_string_pretty(self)?.as_bytes(),
+        )
+    }
+
+    pub(crate) fn read(out: &Path) -> Result<Self> {
+        let path = Self::path(out);
+        let bytes = std::fs::read(&path).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            reason: format!("no run to resume: {e}"),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+            path,
+            reason: format!("does not parse: {e}"),
+        })
+    }
+}
+
+/// Checks that `out` and its `checkpoint/` directory can be created and written, with a
+/// probe file written and removed in each, before anything is trained.
+///
+/// # Errors
+/// [`Error::OutputNotWritable`] naming the directory.
+pub(crate) fn ensure_writable(out: &Path) -> Result<()> {
+    for dir in [out.to_path_buf(), out.join("checkpoint")] {
+        let fail = |source| Error::OutputNotWritable {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+        let written = std::fs::write(&probe, b"rescom");
+        let _ = std::fs::remove_file(&probe);
+        written.map_err(fail)?;
+    }
+    Ok(())
+}
