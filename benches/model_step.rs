@@ -25,7 +25,7 @@ use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::optim::GradientsParams;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData, s};
-use rescom::model::{ResComModel, ResComModelConfig};
+use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelConfig};
 use rescom::nn::{apply, conv2d};
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
@@ -77,7 +77,9 @@ fn train_steps(name: &str, device: &Device, warmup: usize, steps: usize) {
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
     let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
     let mut model: ResComModel =
-        match ResComModelConfig::new("resnet32".into(), CLASSES).init(device) {
+        match ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
+            .init(device)
+        {
             Ok(model) => model,
             Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
         };
@@ -278,10 +280,13 @@ fn overhead(device: &Device, pairs: usize) {
     let labels: Vec<i64> = half.iter().chain(&half).copied().collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
     let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
-    let init = || match ResComModelConfig::new("resnet32".into(), CLASSES).init(device) {
-        Ok(model) => model,
-        Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
-    };
+    let init =
+        || match ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
+            .init(device)
+        {
+            Ok(model) => model,
+            Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
+        };
     let (mut ce_model, mut rescom_model) = (init(), init());
     let (mut ce_optimiser, mut rescom_optimiser) = (sgd(), sgd());
     let plain = match BalancedSoftmaxLossConfig::new(vec![1; CLASSES]).init(device) {

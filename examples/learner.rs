@@ -29,7 +29,7 @@ use rescom::data::{
     TwoViewLoader, load_fashion_mnist,
 };
 use rescom::eval::Accuracy;
-use rescom::{ResComLoss, ResComLossConfig, ResComLossInput};
+use rescom::{HardPairMinerConfig, ResComLoss, ResComLossConfig, ResComLossInput};
 
 /// Three convolutions with batch norm, a linear classifier and a linear projection, with the
 /// ResCom loss.
@@ -69,8 +69,8 @@ impl Net {
             classifier: LinearConfig::new(64, classes).init(device),
             projector: LinearConfig::new(64, 32).init(device),
             loss: ResComLossConfig::new(class_counts)
-                .with_dim(32)
-                .with_hard_negatives(ResComLossConfig::scaled_hard_negatives(classes, 10))
+                .with_projection_dim(32)
+                .with_mining(HardPairMinerConfig::scaled(classes, 10))
                 .init(device)?,
         })
     }

@@ -33,10 +33,12 @@ use rescom::data::{
     Split, Subset, TwoViewLoader, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
     long_tail_counts, subsample,
 };
+use rescom::model::BackboneConfig;
 use rescom::model::ResComModelConfig;
 use rescom::report::Summary;
 use rescom::run::{Devices, RunData, RunOptions, evaluate_checkpoint, fit};
-use rescom::train::{LossSettings, Method, Parts, Recipe, ScheduleKind, StepChecks, TrainConfig};
+use rescom::train::{Ablation, Method, Recipe, ScheduleKind, StepChecks, TrainConfig};
+use rescom::{ClassBalancedContrastiveLossConfig, HardPairMinerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -55,7 +57,7 @@ enum DatasetName {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Ablation {
+enum AblationArg {
     /// Effective-number class weights.
     Weights,
     /// The class-balanced queue (replaced by a FIFO queue).
@@ -64,6 +66,17 @@ enum Ablation {
     Mining,
     /// Balanced Softmax (replaced by cross-entropy).
     BalancedSoftmax,
+}
+
+impl From<AblationArg> for Ablation {
+    fn from(a: AblationArg) -> Self {
+        match a {
+            AblationArg::Weights => Ablation::Weights,
+            AblationArg::Queue => Ablation::Queue,
+            AblationArg::Mining => Ablation::Mining,
+            AblationArg::BalancedSoftmax => Ablation::BalancedSoftmax,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -139,7 +152,7 @@ pub(crate) struct Args {
     method: String,
     /// ResCom parts to switch off (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
-    ablate: Vec<Ablation>,
+    ablate: Vec<AblationArg>,
     /// Backbone: resnet8|14|20|32|44|56|110 (CIFAR ResNets), resnet50, resnext50.
     #[arg(long)]
     arch: Option<String>,
@@ -164,16 +177,15 @@ pub(crate) struct Args {
     #[arg(long)]
     recipe: bool,
     /// Contrastive temperature.
-    #[arg(long, default_value_t = recipe().temperature)]
+    #[arg(long, default_value_t = recipe().contrastive.temperature)]
     temperature: f64,
     /// Queue keys per class K.
     #[arg(long, default_value_t = recipe().queue_per_class)]
     queue_per_class: usize,
     /// Hard positives per row.
-    #[arg(long, default_value_t = recipe().hard_positives)]
+    #[arg(long, default_value_t = recipe().mining.hard_positives)]
     hard_positives: usize,
-    /// Hard negatives per row (default: `ResComLossConfig::scaled_hard_negatives`,
-    /// min(400, (C - 1) K / 2)).
+    /// Hard negatives per row (default: `HardPairMinerConfig::scaled`, min(400, (C - 1) K / 2)).
     #[arg(long)]
     hard_negatives: Option<usize>,
     /// Weight of the contrastive term.
@@ -184,7 +196,7 @@ pub(crate) struct Args {
     #[arg(long)]
     beta: Option<f64>,
     /// Prior strength eta inside the contrast.
-    #[arg(long, default_value_t = recipe().prior_strength)]
+    #[arg(long, default_value_t = recipe().contrastive.prior_strength)]
     prior_strength: f64,
     /// Projection dimension (default 32; 128 for ResNet-50).
     #[arg(long)]
@@ -463,32 +475,29 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let method = match args.method.as_str() {
         "cross-entropy" => Method::CrossEntropy,
         "balanced-softmax" => Method::BalancedSoftmax,
-        _ => Method::Rescom,
+        _ => Method::ResCom,
     };
-    let mut parts = Parts::default();
-    for a in &args.ablate {
-        match a {
-            Ablation::Weights => parts.class_weights = false,
-            Ablation::Queue => parts.balanced_queue = false,
-            Ablation::Mining => parts.hard_mining = false,
-            Ablation::BalancedSoftmax => parts.balanced_softmax = false,
-        }
+    let mining = match args.hard_negatives {
+        Some(k) => HardPairMinerConfig::new().with_hard_negatives(k),
+        None => HardPairMinerConfig::scaled(classes, args.queue_per_class),
+    };
+    let mut loss = ResComLossConfig::new(counts.clone())
+        .with_projection_dim(proj_dim)
+        .with_queue_per_class(args.queue_per_class)
+        .with_mining(mining.with_hard_positives(args.hard_positives))
+        .with_contrastive(
+            ClassBalancedContrastiveLossConfig::new()
+                .with_temperature(args.temperature)
+                .with_effective_num_beta(beta)
+                .with_prior_strength(args.prior_strength),
+        )
+        .with_contrast_weight(args.contrast_weight);
+    for ablation in &args.ablate {
+        loss = Ablation::from(*ablation).apply(loss);
     }
     let config = TrainConfig {
         method,
-        parts,
-        loss: LossSettings {
-            dim: proj_dim,
-            queue_per_class: args.queue_per_class,
-            hard_positives: args.hard_positives,
-            hard_negatives: args.hard_negatives.unwrap_or_else(|| {
-                ResComLossConfig::scaled_hard_negatives(classes, args.queue_per_class)
-            }),
-            temperature: args.temperature,
-            contrast_weight: args.contrast_weight,
-            effective_num_beta: beta,
-            prior_strength: args.prior_strength,
-        },
+        loss,
         epochs,
         schedule,
         momentum: 0.9,
@@ -500,8 +509,10 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         dataset: data.description.clone(),
     };
 
-    let network = ResComModelConfig::new(arch.clone(), classes)
-        .with_in_channels(data.channels)
+    let backbone = arch
+        .parse::<BackboneConfig>()?
+        .with_in_channels(data.channels);
+    let network = ResComModelConfig::new(backbone, classes)
         .with_projection_dim(proj_dim)
         .init(&device)?;
     let loader_config = |seed| LoaderConfig {
@@ -542,12 +553,12 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if args.eval_only {
-        let (report, epochs_done) = evaluate_checkpoint(&config, network, test, &args.out, None)?;
+        let evaluated = evaluate_checkpoint(network, test, &args.out)?;
         let history = rescom::report::read_history(&args.out)?;
-        let identity = rescom::run::identity(&config, &counts);
-        let summary = Summary::of(&identity, &history[..epochs_done.min(history.len())])
+        let identity = rescom::run::identity(&rescom::run::run_config(&args.out)?);
+        let summary = Summary::of(&identity, &history[..evaluated.epoch.min(history.len())])
             .ok_or("the checkpoint's run has no evaluation yet")?;
-        summary.print_table(Some(&report));
+        summary.print_table(Some(&evaluated.report));
         return Ok(());
     }
     let train = TwoViewLoader::new(

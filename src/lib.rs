@@ -16,10 +16,14 @@
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution::Normal, Int, Tensor};
-//! use rescom::{ResComLossConfig, ResComLossInput};
+//! use rescom::{HardPairMinerConfig, ResComLossConfig, ResComLossInput};
 //!
 //! let device = Device::flex().autodiff();
-//! let loss = ResComLossConfig::new(vec![500, 120, 30, 5]).with_hard_negatives(15).init(&device)?;
+//! // Four classes with K = 10 keys each: at most 30 hard negatives per row.
+//! let loss = ResComLossConfig::new(vec![500, 120, 30, 5])
+//!     .with_mining(HardPairMinerConfig::new().with_hard_negatives(15))
+//!     .init(&device)?;
+//! println!("{loss}"); // the hyper-parameters of every part
 //! // Two views of 3 images, view-major (rows 0..3 view 1, rows 3..6 view 2).
 //! let output = ResComLossInput {
 //!     projections: Tensor::random([6, 32], Normal(0.0, 1.0), &device).require_grad(),

@@ -12,7 +12,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use common::{assert_close, to_vec};
 use rescom::Rng;
-use rescom::model::ResComModelConfig;
+use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModelConfig};
 use rescom::nn::{apply, conv2d, uses_crate_kernels};
 
 fn random<const D: usize>(
@@ -403,9 +403,8 @@ fn records_saved_before_load_and_give_the_same_outputs() {
         .map(|v| v.as_f64().expect("number"))
         .collect();
     for device in [Device::flex(), Device::flex().autodiff()] {
-        let model = ResComModelConfig::new("resnet8".into(), 3)
-            .with_in_channels(1)
-            .with_cifar_width(2)
+        let backbone = CifarResNetConfig::new(8).with_in_channels(1).with_width(2);
+        let model = ResComModelConfig::new(BackboneConfig::Cifar(backbone), 3)
             .init(&device)
             .expect("valid configuration")
             .try_load_file(dir.join("resnet8_record.bpk"))
@@ -434,8 +433,8 @@ fn records_of_networks_built_from_burns_layers_load() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/resnet8_burn_layers.bpk");
     let load = |device: &Device| {
-        ResComModelConfig::new("resnet8".into(), 10)
-            .with_in_channels(1)
+        let backbone = CifarResNetConfig::new(8).with_in_channels(1);
+        ResComModelConfig::new(BackboneConfig::Cifar(backbone), 10)
             .init(device)
             .expect("valid configuration")
             .try_load_file(&path)

@@ -406,15 +406,9 @@ fn class_counts_of_run_json_that_do_not_fit_are_refused_naming_the_file() {
     // the model record (whose queue no longer fitted the objective built from the counts).
     for counts in [vec![0, 4, 2], vec![8, 4, 2, 1], vec![8, 4], vec![]] {
         let mut damaged = original.clone();
-        damaged["train_counts"] = serde_json::json!(counts);
+        damaged["config"]["loss"]["class_counts"] = serde_json::json!(counts);
         std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
-        let result = evaluate_checkpoint(
-            &config(),
-            Small::new(&device),
-            test_loader(),
-            out,
-            Some(Box::new(rescom::report::SilentRenderer)),
-        );
+        let result = evaluate_checkpoint(Small::new(&device), test_loader(), out);
         assert_checkpoint_error(result, "class counts");
     }
 }

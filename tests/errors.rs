@@ -14,10 +14,13 @@ const COUNTS: [usize; 4] = [40, 20, 10, 5];
 
 fn config() -> ResComLossConfig {
     ResComLossConfig::new(COUNTS.to_vec())
-        .with_dim(3)
+        .with_projection_dim(3)
         .with_queue_per_class(2)
-        .with_hard_positives(1)
-        .with_hard_negatives(4)
+        .with_mining(
+            HardPairMinerConfig::new()
+                .with_hard_positives(1)
+                .with_hard_negatives(4),
+        )
 }
 
 fn loss() -> ResComLoss {
@@ -152,7 +155,10 @@ fn non_finite_inputs_are_rejected() {
 #[test]
 fn impossible_mining_counts_are_rejected_at_init() {
     let device = Device::flex();
-    let err = config().with_hard_positives(0).init(&device).unwrap_err();
+    let err = config()
+        .with_mining(config().mining.with_hard_positives(0))
+        .init(&device)
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -163,7 +169,10 @@ fn impossible_mining_counts_are_rejected_at_init() {
         ),
         "{err}"
     );
-    let err = config().with_hard_positives(3).init(&device).unwrap_err();
+    let err = config()
+        .with_mining(config().mining.with_hard_positives(3))
+        .init(&device)
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -175,8 +184,16 @@ fn impossible_mining_counts_are_rejected_at_init() {
         "{err}"
     );
     // (C - 1) * K = 3 * 2 = 6 negatives exist.
-    assert!(config().with_hard_negatives(6).init(&device).is_ok());
-    let err = config().with_hard_negatives(7).init(&device).unwrap_err();
+    assert!(
+        config()
+            .with_mining(config().mining.with_hard_negatives(6))
+            .init(&device)
+            .is_ok()
+    );
+    let err = config()
+        .with_mining(config().mining.with_hard_negatives(7))
+        .init(&device)
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -196,25 +213,41 @@ fn impossible_mining_counts_are_rejected_at_init() {
 fn invalid_hyper_parameters_are_rejected_at_init() {
     let device = Device::flex();
     for (config, field) in [
-        (config().with_temperature(0.0), "temperature"),
-        (config().with_temperature(f64::NAN), "temperature"),
+        (
+            config()
+                .with_contrastive(ClassBalancedContrastiveLossConfig::new().with_temperature(0.0)),
+            "temperature",
+        ),
+        (
+            config().with_contrastive(
+                ClassBalancedContrastiveLossConfig::new().with_temperature(f64::NAN),
+            ),
+            "temperature",
+        ),
         (config().with_contrast_weight(-1.0), "contrast_weight"),
-        (config().with_prior_strength(-0.5), "prior_strength"),
-        (config().with_dim(0), "dim"),
-        (config().with_queue_per_class(0), "per_class"),
+        (
+            config().with_contrastive(
+                ClassBalancedContrastiveLossConfig::new().with_prior_strength(-0.5),
+            ),
+            "prior_strength",
+        ),
+        (config().with_projection_dim(0), "projection_dim"),
+        (config().with_queue_per_class(0), "queue_per_class"),
     ] {
         let err = config.init(&device).unwrap_err();
         let ok = match &err {
             Error::InvalidConfig { field: f, .. } => *f == field,
             // K = 0 makes every k_pos impossible; either error names the problem.
-            Error::InvalidHardPositives { .. } => field == "per_class",
+            Error::InvalidHardPositives { .. } => field == "queue_per_class",
             _ => false,
         };
         assert!(ok, "{field}: {err}");
     }
     for beta in [1.0, -0.1] {
         let err = config()
-            .with_effective_num_beta(beta)
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new().with_effective_num_beta(beta),
+            )
             .init(&device)
             .unwrap_err();
         assert!(matches!(err, Error::InvalidBeta { .. }), "{err}");
@@ -225,18 +258,18 @@ fn invalid_hyper_parameters_are_rejected_at_init() {
 fn empty_classes_need_an_explicit_policy() {
     let device = Device::flex();
     let err = ResComLossConfig::new(vec![5, 0, 2])
-        .with_dim(2)
+        .with_projection_dim(2)
         .with_queue_per_class(2)
-        .with_hard_negatives(2)
+        .with_mining(HardPairMinerConfig::new().with_hard_negatives(2))
         .init(&device)
         .unwrap_err();
     assert!(matches!(err, Error::EmptyClass { class: 1 }), "{err}");
     assert!(matches!(ClassStats::new(&[]), Err(Error::NoClasses)));
     let loss = ResComLossConfig::new(vec![5, 0, 2])
-        .with_dim(2)
+        .with_projection_dim(2)
         .with_queue_per_class(2)
-        .with_hard_negatives(2)
         .with_empty_classes(EmptyClassPolicy::CountAsOne)
+        .with_mining(HardPairMinerConfig::new().with_hard_negatives(2))
         .init(&device)
         .unwrap();
     let out = loss
@@ -265,8 +298,8 @@ fn standalone_components_check_their_inputs() {
         softmax.forward(ones(2, 4), labels(&[0, 9])),
         Err(Error::LabelOutOfRange { label: 9, .. })
     ));
-    let contrastive = ClassBalancedContrastiveLossConfig::new(COUNTS.to_vec())
-        .init(&device)
+    let contrastive = ClassBalancedContrastiveLossConfig::new()
+        .init(&ClassStats::new(&COUNTS).unwrap(), &device)
         .unwrap();
     assert!(matches!(
         contrastive.forward(ones(1, 3), labels(&[0]), None),

@@ -12,6 +12,7 @@ use rescom::{KeyMemory, MemoryKind, ResComLossConfig};
 
 use common::gradients::{F64, FifoSetup, case, heads, labels, random, tensor};
 use common::{scalar, to_vec};
+use rescom::HardPairMinerConfig;
 
 /// Runs the shared check `name` on flex in float64.
 fn check(name: &str) {
@@ -74,9 +75,9 @@ fn a_wrong_gradient_fails_the_check() {
 fn forward_reads_the_queue_before_updating_it() {
     let device = Device::flex();
     let loss = ResComLossConfig::new(vec![10, 10, 10])
-        .with_dim(4)
+        .with_projection_dim(4)
         .with_queue_per_class(2)
-        .with_hard_negatives(3)
+        .with_mining(HardPairMinerConfig::new().with_hard_negatives(3))
         .init(&device)
         .unwrap();
     let f = tensor(&random(8 * 4, 10), [8, 4], &device, DType::F64);
@@ -140,10 +141,10 @@ fn balanced_softmax_switch_gives_cross_entropy() {
     let z = random(4 * 3, 15);
     let y = [0, 2, 0, 2];
     let loss = ResComLossConfig::new(vec![90, 9, 1])
-        .with_dim(2)
+        .with_projection_dim(2)
         .with_queue_per_class(2)
-        .with_hard_negatives(2)
         .with_balanced_softmax(false)
+        .with_mining(HardPairMinerConfig::new().with_hard_negatives(2))
         .init(&device)
         .unwrap();
     let out = loss

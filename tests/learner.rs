@@ -14,12 +14,12 @@ use burn::train::{Learner, TrainStep};
 use rescom::data::{
     Batch, Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
-use rescom::model::{ResComModel, ResComModelConfig};
+use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelConfig};
 use rescom::run::{Devices, RunData, RunOptions, fit};
-use rescom::train::{
-    LongTailModel, LossSettings, LrSchedule, Method, Parts, ResComNetwork, StepChecks, TrainConfig,
+use rescom::train::{LongTailModel, LrSchedule, Method, ResComNetwork, StepChecks, TrainConfig};
+use rescom::{
+    ClassBalancedContrastiveLossConfig, HardPairMinerConfig, ResComLoss, ResComLossConfig, Rng,
 };
-use rescom::{ResComLoss, Rng};
 
 const CLASSES: usize = 3;
 const SIDE: usize = 8;
@@ -87,9 +87,8 @@ fn data(batch: usize) -> RunData {
 
 fn network(device: &Device) -> ResComModel {
     device.seed(4);
-    ResComModelConfig::new("resnet8".into(), CLASSES)
-        .with_in_channels(1)
-        .with_cifar_width(4)
+    let backbone = CifarResNetConfig::new(8).with_in_channels(1).with_width(4);
+    ResComModelConfig::new(BackboneConfig::Cifar(backbone), CLASSES)
         .with_projection_dim(4)
         .init(device)
         .unwrap()
@@ -97,18 +96,18 @@ fn network(device: &Device) -> ResComModel {
 
 fn config(epochs: usize) -> TrainConfig {
     TrainConfig {
-        method: Method::Rescom,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: 4,
-            queue_per_class: 4,
-            hard_positives: 2,
-            hard_negatives: 4,
-            temperature: 0.2,
-            contrast_weight: 0.5,
-            effective_num_beta: 0.99,
-            prior_strength: 0.0,
-        },
+        method: Method::ResCom,
+        loss: ResComLossConfig::new(COUNTS.to_vec())
+            .with_projection_dim(4)
+            .with_queue_per_class(4)
+            .with_mining(
+                HardPairMinerConfig::new()
+                    .with_hard_positives(2)
+                    .with_hard_negatives(4),
+            )
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new().with_effective_num_beta(0.99),
+            ),
         epochs,
         schedule: LrSchedule::Constant { lr: 0.05 },
         momentum: 0.9,
@@ -128,7 +127,7 @@ fn quiet(out: &std::path::Path, devices: Devices) -> RunOptions {
 
 /// `network` with a ResCom objective of its own (a fresh queue).
 fn model(network: &ResComModel, device: &Device) -> LongTailModel<ResComModel> {
-    let objective = config(1).objective(&COUNTS, device).unwrap();
+    let objective = config(1).objective(device).unwrap();
     LongTailModel::new(network.clone(), objective)
 }
 
@@ -232,11 +231,11 @@ fn the_queue_after_a_learner_step_equals_the_plain_api_step() {
 fn a_host_checked_step_equals_a_device_checked_step() {
     let device = flex();
     let net = network(&device);
-    for method in [Method::Rescom, Method::BalancedSoftmax] {
+    for method in [Method::ResCom, Method::BalancedSoftmax] {
         let build = |checks: StepChecks| {
             let mut config = config(1);
             config.method = method;
-            let objective = config.objective(&COUNTS, &device).unwrap();
+            let objective = config.objective(&device).unwrap();
             LongTailModel::new(net.clone(), objective).with_step_checks(checks)
         };
         let (host, on_device) = (build(StepChecks::Host), build(StepChecks::Device));
@@ -270,7 +269,7 @@ fn a_host_checked_step_equals_a_device_checked_step() {
             .expect("the host-checked step has a flag");
         assert!(flag.into_scalar::<bool>());
         assert!(b.item.inputs_finite.is_none());
-        if method == Method::Rescom {
+        if method == Method::ResCom {
             assert_eq!(queue(loss_of(&host)), queue(loss_of(&on_device)));
         }
     }

@@ -216,7 +216,7 @@ fn invalid_queue_inputs_are_errors() {
     assert!(matches!(
         ClassBalancedQueueConfig::new(2, 0, 4).init(&device),
         Err(Error::InvalidConfig {
-            field: "per_class",
+            field: "queue_per_class",
             ..
         })
     ));

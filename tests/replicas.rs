@@ -10,17 +10,21 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rescom::{Error, ResComLoss, ResComLossConfig, ResComLossInput, Rng};
 
 use common::{to_ints, to_vec};
+use rescom::HardPairMinerConfig;
 
 const CLASSES: usize = 4;
 const DIM: usize = 5;
 
 fn loss(device: &Device) -> ResComLoss {
     ResComLossConfig::new(vec![40, 20, 10, 5])
-        .with_dim(DIM)
+        .with_projection_dim(DIM)
         .with_queue_per_class(3)
-        .with_hard_positives(2)
-        .with_hard_negatives(5)
         .with_seed(11)
+        .with_mining(
+            HardPairMinerConfig::new()
+                .with_hard_positives(2)
+                .with_hard_negatives(5),
+        )
         .init(device)
         .unwrap()
 }

@@ -14,10 +14,11 @@ use rescom::data::{
     Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
 use rescom::run::{RunData, RunOptions, RunOutcome, fit};
-use rescom::train::{
-    LongTailModel, LossSettings, LrSchedule, Method, Objective, Parts, ResComNetwork, TrainConfig,
+use rescom::train::{LongTailModel, LrSchedule, Method, Objective, ResComNetwork, TrainConfig};
+use rescom::{
+    ClassBalancedContrastiveLossConfig, Error, HardPairMinerConfig, ResComLossConfig,
+    ResComLossInput, Rng,
 };
-use rescom::{Error, ResComLossInput, Rng};
 
 const CLASSES: usize = 3;
 const SIDE: usize = 4;
@@ -155,17 +156,17 @@ fn data(batch: usize) -> RunData {
 fn config(method: Method, epochs: usize) -> TrainConfig {
     TrainConfig {
         method,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: 4,
-            queue_per_class: 3,
-            hard_positives: 2,
-            hard_negatives: 4,
-            temperature: 0.2,
-            contrast_weight: 0.5,
-            effective_num_beta: 0.99,
-            prior_strength: 0.0,
-        },
+        loss: ResComLossConfig::new(COUNTS.to_vec())
+            .with_projection_dim(4)
+            .with_queue_per_class(3)
+            .with_mining(
+                HardPairMinerConfig::new()
+                    .with_hard_positives(2)
+                    .with_hard_negatives(4),
+            )
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new().with_effective_num_beta(0.99),
+            ),
         epochs,
         schedule: LrSchedule::cifar_recipe(0.05, epochs),
         momentum: 0.9,
@@ -235,7 +236,7 @@ fn flex_tiny() -> Tiny {
 
 #[test]
 fn resumed_runs_are_bit_identical() {
-    for method in [Method::Rescom, Method::BalancedSoftmax] {
+    for method in [Method::ResCom, Method::BalancedSoftmax] {
         let straight_dir = tempfile::tempdir().unwrap();
         let split_dir = tempfile::tempdir().unwrap();
         let straight = run(&config(method, 4), straight_dir.path(), false, None);
@@ -303,7 +304,7 @@ fn resumed_runs_are_bit_identical() {
 #[test]
 fn the_run_learns_and_writes_its_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let mut learning = config(Method::Rescom, 12);
+    let mut learning = config(Method::ResCom, 12);
     learning.schedule = LrSchedule::Constant { lr: 0.2 };
     let outcome = run(&learning, dir.path(), false, None);
     let summary: serde_json::Value =
@@ -352,7 +353,7 @@ fn the_run_learns_and_writes_its_summary() {
 #[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(Method::Rescom, 3);
+    let config = config(Method::ResCom, 3);
     let mut network = Tiny::new(&Device::flex().autodiff());
     // 42 images in batches of 12: 4 steps per epoch; diverge in the second epoch.
     network.poison.at = Some(5);
@@ -369,7 +370,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
 #[test]
 fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    run(&config(Method::Rescom, 2), dir.path(), false, Some(1));
+    run(&config(Method::ResCom, 2), dir.path(), false, Some(1));
     let device = Device::flex().autodiff();
     let resume = |config: &TrainConfig| {
         let mut options = quiet(dir.path());
@@ -386,7 +387,7 @@ fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     let model = dir.path().join("checkpoint").join("model-1.bpk");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
-    let err = resume(&config(Method::Rescom, 2));
+    let err = resume(&config(Method::ResCom, 2));
     assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
     assert!(err.to_string().contains("model-1.bpk"), "{err}");
 
@@ -395,7 +396,7 @@ fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
     let mut mismatched = quiet(dir.path());
     mismatched.resume = true;
     let err = fit(
-        &config(Method::Rescom, 2),
+        &config(Method::ResCom, 2),
         Tiny {
             projection: Tiny::new(&device).classifier,
             ..Tiny::new(&device)
@@ -409,7 +410,7 @@ fn resuming_with_another_configuration_or_a_damaged_checkpoint_is_refused() {
 
     let missing = tempfile::tempdir().unwrap();
     let err = resume_with(
-        &config(Method::Rescom, 2),
+        &config(Method::ResCom, 2),
         Tiny::new(&device),
         missing.path(),
     )
@@ -475,7 +476,7 @@ fn kept_after(last: usize) -> Vec<String> {
 
 #[test]
 fn a_run_killed_inside_a_write_resumes_exactly_and_tidies_up() {
-    let config = config(Method::Rescom, 4);
+    let config = config(Method::ResCom, 4);
     let straight = tempfile::tempdir().unwrap();
     run(&config, straight.path(), false, None);
 
@@ -499,7 +500,7 @@ fn a_run_killed_inside_a_write_resumes_exactly_and_tidies_up() {
 
 #[test]
 fn a_run_killed_before_its_first_checkpoint_starts_again_on_resume() {
-    let config = config(Method::Rescom, 4);
+    let config = config(Method::ResCom, 4);
     let straight = tempfile::tempdir().unwrap();
     run(&config, straight.path(), false, None);
 
@@ -552,7 +553,7 @@ fn an_unwritable_output_directory_fails_before_training() {
         let steps = network.poison.steps.clone();
         let mut options = quiet(&out);
         options.resume = resume;
-        let err = fit(&config(Method::Rescom, 2), network, data(12), options)
+        let err = fit(&config(Method::ResCom, 2), network, data(12), options)
             .err()
             .expect("an unwritable output must be refused");
         assert!(matches!(err, Error::OutputNotWritable { .. }), "{err}");
@@ -583,7 +584,7 @@ fn full_disk_child() {
     let Some(dir) = std::env::var_os(FULL_DISK_DIR) else {
         return;
     };
-    let err = resume_with(&config(Method::Rescom, 3), ballasted(), Path::new(&dir))
+    let err = resume_with(&config(Method::ResCom, 3), ballasted(), Path::new(&dir))
         .err()
         .expect("a checkpoint larger than the disk allows must stop the run");
     println!("the run stopped with: {err}");
@@ -594,7 +595,7 @@ fn full_disk_child() {
 
 #[test]
 fn a_full_disk_stops_the_run_and_keeps_the_last_checkpoint() {
-    let config = config(Method::Rescom, 3);
+    let config = config(Method::ResCom, 3);
     let straight = tempfile::tempdir().unwrap();
     let options = quiet(straight.path());
     fit(&config, ballasted(), data(12), options).unwrap();
@@ -650,7 +651,7 @@ fn a_full_disk_while_logging_metrics_stops_the_run_and_keeps_the_last_checkpoint
         eprintln!("skipped: this system has no /dev/full");
         return;
     }
-    let config = config(Method::Rescom, 3);
+    let config = config(Method::ResCom, 3);
     let straight = tempfile::tempdir().unwrap();
     run(&config, straight.path(), false, None);
 

@@ -41,8 +41,9 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, DType, Device, Int, Tensor, TensorData};
 use rescom::ResComLoss;
-use rescom::model::{ResComModel, ResComModelConfig};
-use rescom::train::{LossSettings, LrSchedule, Method, Parts, TrainConfig};
+use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelConfig};
+use rescom::train::{LrSchedule, Method, TrainConfig};
+use rescom::{ClassBalancedContrastiveLossConfig, HardPairMinerConfig, ResComLossConfig};
 use serde::Deserialize;
 
 use common::{fill_as, ints, to_ints, to_vec, uniform};
@@ -289,24 +290,28 @@ enum Variant {
 /// contrast weight or temperature.
 fn train_config(config: &Config, variant: Variant) -> TrainConfig {
     TrainConfig {
-        method: Method::Rescom,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: config.dim,
-            queue_per_class: config.queue_per_class,
-            hard_positives: config.hard_positives,
-            hard_negatives: config.hard_negatives,
-            temperature: match variant {
-                Variant::Temperature => 0.1,
-                _ => config.temperature,
-            },
-            contrast_weight: match variant {
+        method: Method::ResCom,
+        loss: ResComLossConfig::new(config.class_counts.clone())
+            .with_projection_dim(config.dim)
+            .with_queue_per_class(config.queue_per_class)
+            .with_mining(
+                HardPairMinerConfig::new()
+                    .with_hard_positives(config.hard_positives)
+                    .with_hard_negatives(config.hard_negatives),
+            )
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new()
+                    .with_temperature(match variant {
+                        Variant::Temperature => 0.1,
+                        _ => config.temperature,
+                    })
+                    .with_effective_num_beta(config.effective_num_beta)
+                    .with_prior_strength(0.0),
+            )
+            .with_contrast_weight(match variant {
                 Variant::ContrastWeight => 1.0,
                 _ => config.contrast_weight,
-            },
-            effective_num_beta: config.effective_num_beta,
-            prior_strength: 0.0,
-        },
+            }),
         epochs: 1,
         // Unused: every step passes its own rate.
         schedule: LrSchedule::Constant { lr: 0.0 },
@@ -428,14 +433,14 @@ fn run(
 ) -> Checks {
     let c = &fixture.config;
     let dtype = precision.dtype;
-    let model = ResComModelConfig::new(format!("resnet{}", c.depth), c.classes)
+    let backbone = CifarResNetConfig::new(c.depth).with_width(c.width);
+    let model = ResComModelConfig::new(BackboneConfig::Cifar(backbone), c.classes)
         .with_projection_dim(c.dim)
-        .with_cifar_width(c.width)
         .init(device)
         .expect("valid model");
     let mut model = fill_as(model, dtype);
     let mut loss = train_config(c, variant)
-        .rescom_loss(&c.class_counts)
+        .rescom_loss()
         .init(device)
         .expect("valid loss")
         .with_queue_state(

@@ -12,20 +12,28 @@ use rescom::{
 };
 
 use common::{ints, to_ints, to_vec};
+use rescom::ClassBalancedContrastiveLossConfig;
+use rescom::HardPairMinerConfig;
 
 const COUNTS: [usize; 4] = [40, 20, 10, 5];
 const DIM: usize = 6;
 
 fn config(memory: MemoryKind) -> ResComLossConfig {
     ResComLossConfig::new(COUNTS.to_vec())
-        .with_dim(DIM)
+        .with_projection_dim(DIM)
         .with_queue_per_class(3)
-        .with_hard_positives(2)
-        .with_hard_negatives(5)
-        .with_prior_strength(0.3)
-        .with_effective_num_beta(0.99)
         .with_seed(7)
         .with_memory(memory)
+        .with_mining(
+            HardPairMinerConfig::new()
+                .with_hard_positives(2)
+                .with_hard_negatives(5),
+        )
+        .with_contrastive(
+            ClassBalancedContrastiveLossConfig::new()
+                .with_prior_strength(0.3)
+                .with_effective_num_beta(0.99),
+        )
 }
 
 fn random(rows: usize, cols: usize, rng: &mut Rng, device: &Device) -> Tensor<2> {
@@ -224,8 +232,10 @@ fn balanced_softmax_trusted_path() {
         let z = logits.clone().require_grad();
         let labels = ints(&host_labels, &device);
         let (value, finite) = if trusted {
-            loss.forward_trusted(z.clone(), labels, &host_labels)
-                .unwrap()
+            let out = loss
+                .forward_trusted(z.clone(), labels, &host_labels)
+                .unwrap();
+            (out.loss, out.inputs_finite)
         } else {
             let value = loss.forward(z.clone(), labels).unwrap();
             (
@@ -251,10 +261,10 @@ fn balanced_softmax_trusted_path() {
     );
 
     let nan = logits.slice_assign([0..1, 0..1], Tensor::full([1, 1], f32::NAN, &device));
-    let (_, finite) = loss
+    let out = loss
         .forward_trusted(nan, ints(&host_labels, &device), &host_labels)
         .unwrap();
-    assert!(!finite.into_scalar::<bool>());
+    assert!(!out.inputs_finite.into_scalar::<bool>());
 }
 
 /// The metric that reads a step's results stops the run on a `false` flag.

@@ -116,10 +116,13 @@ pub fn inputs(case: &Case, device: &Device) -> Inputs {
 /// The loss of a case.
 pub fn loss(case: &Case, device: &Device) -> ResComLoss {
     ResComLossConfig::new(class_counts(case.classes, 500.0))
-        .with_dim(case.dim)
+        .with_projection_dim(case.dim)
         .with_queue_per_class(case.per_class)
-        .with_hard_positives(case.hard_positives)
-        .with_hard_negatives(case.hard_negatives)
+        .with_mining(
+            HardPairMinerConfig::new()
+                .with_hard_positives(case.hard_positives)
+                .with_hard_negatives(case.hard_negatives),
+        )
         .init(device)
         .expect("the bench sizes are valid configurations")
 }

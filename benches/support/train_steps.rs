@@ -17,7 +17,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use burn::train::TrainStep;
 use rescom::data::Batch;
-use rescom::model::{ResComModel, ResComModelConfig};
+use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelConfig};
 use rescom::train::{LongTailModel, Objective, StepChecks};
 use rescom::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ResComLoss, ResComLossConfig, Rng};
 
@@ -59,7 +59,7 @@ pub fn batch(device: &Device) -> Batch {
 
 /// ResNet-32 with the ResCom head, 100 classes.
 pub fn network(device: &Device) -> ResComModel {
-    ResComModelConfig::new("resnet32".into(), CLASSES)
+    ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
         .init(device)
         .expect("the ResNet-32 configuration is valid")
 }

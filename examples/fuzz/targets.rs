@@ -872,11 +872,9 @@ impl Target for CheckpointTarget {
         let config = run_config();
         // `--eval-only`: the latest model on the test set, and the history for the summary.
         let evaluated = evaluate_checkpoint(
-            &config,
             Small::new(&device),
             eval_loader(&device.clone().inner())?,
             &run,
-            silent(),
         )
         .and_then(|_| read_history(&run).map(drop));
         // `--resume`: every record checked and handed to the Learner, which trains the last

@@ -6,7 +6,7 @@
 //! unshifted.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 
@@ -20,7 +20,7 @@ pub struct BalancedSoftmaxLossConfig {
     /// Training samples per class `n_c`.
     pub class_counts: Vec<usize>,
     /// Rule for classes with no training sample.
-    #[config(default = "EmptyClassPolicy::Reject")]
+    #[config(default = "EmptyClassPolicy::default()")]
     pub empty_classes: EmptyClassPolicy,
 }
 
@@ -30,6 +30,17 @@ impl BalancedSoftmaxLossConfig {
         let stats = ClassStats::with_policy(&self.class_counts, self.empty_classes)?;
         Ok(BalancedSoftmaxLoss::from_stats(&stats, device))
     }
+}
+
+/// The result of [`BalancedSoftmaxLoss::forward_trusted`]: the loss and whether the logits
+/// were finite, both on the device.
+#[derive(Debug, Clone)]
+pub struct BalancedSoftmaxOutput {
+    /// The mean loss, `[1]`; call `backward` on this.
+    pub loss: Tensor<1>,
+    /// Whether the logits were free of NaN and infinity, `Bool [1]`, for the caller to read
+    /// with the step's other results.
+    pub inputs_finite: Tensor<1, Bool>,
 }
 
 /// Cross-entropy on logits shifted by the log prior.
@@ -48,9 +59,26 @@ impl BalancedSoftmaxLossConfig {
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct BalancedSoftmaxLoss {
     log_prior: ClassVector,
     num_classes: usize,
+    shifted: bool,
+}
+
+impl ModuleDisplay for BalancedSoftmaxLoss {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("num_classes", &self.num_classes)
+            .add("prior_shift", &self.shifted)
+            .optional()
+    }
 }
 
 impl BalancedSoftmaxLoss {
@@ -58,6 +86,7 @@ impl BalancedSoftmaxLoss {
         Self {
             log_prior: ClassVector::new(stats.log_prior(), device),
             num_classes: stats.num_classes(),
+            shifted: true,
         }
     }
 
@@ -66,6 +95,7 @@ impl BalancedSoftmaxLoss {
         Self {
             log_prior: ClassVector::new(vec![0.0; num_classes], device),
             num_classes,
+            shifted: false,
         }
     }
 
@@ -120,12 +150,15 @@ impl BalancedSoftmaxLoss {
         logits: Tensor<2>,
         labels: Tensor<1, Int>,
         host_labels: &[i64],
-    ) -> Result<(Tensor<1>, Tensor<1, Bool>)> {
+    ) -> Result<BalancedSoftmaxOutput> {
         let [rows, _] = check::shape("logits", &logits, [None, Some(self.num_classes)])?;
         check::shape("labels", &labels, [Some(rows)])?;
         check::host_labels(host_labels, &labels, self.num_classes)?;
-        let finite = check::finite_flag(&[("logits", logits.clone())]);
-        Ok((self.per_row_unchecked(logits, labels).mean(), finite))
+        let inputs_finite = check::finite_flag(&[("logits", logits.clone())]);
+        Ok(BalancedSoftmaxOutput {
+            loss: self.per_row_unchecked(logits, labels).mean(),
+            inputs_finite,
+        })
     }
 
     /// Per-row Balanced Softmax loss.

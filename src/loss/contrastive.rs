@@ -16,19 +16,19 @@
 //! excluded by masking the diagonal.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
 use crate::mining::MinedPairs;
-use crate::stats::{ClassStats, ClassVector, EmptyClassPolicy};
+use crate::stats::{ClassStats, ClassVector};
 
-/// Configuration of a [`ClassBalancedContrastiveLoss`].
-#[derive(Config, Debug)]
+/// Configuration of a [`ClassBalancedContrastiveLoss`]: its hyper-parameters. The class
+/// histogram comes with [`ClassStats`] when the loss is built. The defaults are the published
+/// recipe's ([method](crate::method#published-recipes)).
+#[derive(Config, Debug, PartialEq)]
 pub struct ClassBalancedContrastiveLossConfig {
-    /// Training samples per class `n_c`.
-    pub class_counts: Vec<usize>,
     /// Temperature `tau > 0`.
     #[config(default = 0.2)]
     pub temperature: f64,
@@ -38,62 +38,20 @@ pub struct ClassBalancedContrastiveLossConfig {
     /// Prior strength `eta >= 0` of the logit adjustment inside the contrast.
     #[config(default = 0.0)]
     pub prior_strength: f64,
-    /// Rule for classes with no training sample.
-    #[config(default = "EmptyClassPolicy::Reject")]
-    pub empty_classes: EmptyClassPolicy,
 }
 
 impl ClassBalancedContrastiveLossConfig {
-    /// Builds the loss, validating the temperature, beta, eta and the histogram.
-    pub fn init(&self, device: &Device) -> Result<ClassBalancedContrastiveLoss> {
-        let stats = ClassStats::with_policy(&self.class_counts, self.empty_classes)?;
-        ClassBalancedContrastiveLoss::from_stats(
-            &stats,
-            self.temperature,
-            self.effective_num_beta,
-            self.prior_strength,
-            device,
-        )
-    }
-}
-
-/// Supervised contrastive loss over in-batch pairs and mined queue pairs, weighted per class.
-///
-/// ```
-/// use burn::tensor::{Device, Int, Tensor};
-/// use rescom::{ClassBalancedContrastiveLossConfig, l2_normalize};
-///
-/// let device = Device::flex();
-/// let loss = ClassBalancedContrastiveLossConfig::new(vec![10, 10])
-///     .with_effective_num_beta(0.0)
-///     .init(&device)?;
-/// // Two views of two images: rows 0 and 2 are class 0, rows 1 and 3 class 1.
-/// let q = l2_normalize(Tensor::<2>::from_floats(
-///     [[1.0, 0.1], [0.0, 1.0], [1.0, -0.1], [0.1, 1.0]],
-///     &device,
-/// ));
-/// let labels = Tensor::<1, Int>::from_ints([0, 1, 0, 1], &device);
-/// let value = loss.forward(q, labels, None)?.into_scalar::<f32>();
-/// assert!(value.is_finite() && value > 0.0);
-/// # Ok::<(), rescom::Error>(())
-/// ```
-#[derive(Module, Debug)]
-pub struct ClassBalancedContrastiveLoss {
-    class_weights: ClassVector,
-    log_prior: ClassVector,
-    temperature: f64,
-    prior_strength: f64,
-    num_classes: usize,
-}
-
-impl ClassBalancedContrastiveLoss {
-    pub(crate) fn from_stats(
+    /// Builds the loss for the classes of `stats`, validating the temperature, beta and eta.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a temperature that is not finite and positive, an eta that
+    /// is not finite and non-negative, or a beta outside `[0, 1)`.
+    pub fn init(
+        &self,
         stats: &ClassStats,
-        temperature: f64,
-        beta: f64,
-        prior_strength: f64,
         device: &Device,
-    ) -> Result<Self> {
+    ) -> Result<ClassBalancedContrastiveLoss> {
+        let (temperature, prior_strength) = (self.temperature, self.prior_strength);
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(Error::config(
                 "temperature",
@@ -106,15 +64,70 @@ impl ClassBalancedContrastiveLoss {
                 format!("must be finite and >= 0, got {prior_strength}"),
             ));
         }
-        Ok(Self {
-            class_weights: ClassVector::new(stats.effective_number_weights(beta)?, device),
+        Ok(ClassBalancedContrastiveLoss {
+            class_weights: ClassVector::new(
+                stats.effective_number_weights(self.effective_num_beta)?,
+                device,
+            ),
             log_prior: ClassVector::new(stats.log_prior(), device),
             temperature,
+            effective_num_beta: self.effective_num_beta,
             prior_strength,
             num_classes: stats.num_classes(),
         })
     }
+}
 
+/// Supervised contrastive loss over in-batch pairs and mined queue pairs, weighted per class.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use rescom::{ClassBalancedContrastiveLossConfig, ClassStats, l2_normalize};
+///
+/// let device = Device::flex();
+/// let loss = ClassBalancedContrastiveLossConfig::new()
+///     .with_effective_num_beta(0.0)
+///     .init(&ClassStats::new(&[10, 10])?, &device)?;
+/// println!("{loss}"); // ClassBalancedContrastiveLoss {num_classes: 2, temperature: 0.2, ...}
+/// // Two views of two images: rows 0 and 2 are class 0, rows 1 and 3 class 1.
+/// let q = l2_normalize(Tensor::<2>::from_floats(
+///     [[1.0, 0.1], [0.0, 1.0], [1.0, -0.1], [0.1, 1.0]],
+///     &device,
+/// ));
+/// let labels = Tensor::<1, Int>::from_ints([0, 1, 0, 1], &device);
+/// let value = loss.forward(q, labels, None)?.into_scalar::<f32>();
+/// assert!(value.is_finite() && value > 0.0);
+/// # Ok::<(), rescom::Error>(())
+/// ```
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct ClassBalancedContrastiveLoss {
+    class_weights: ClassVector,
+    log_prior: ClassVector,
+    temperature: f64,
+    effective_num_beta: f64,
+    prior_strength: f64,
+    num_classes: usize,
+}
+
+impl ModuleDisplay for ClassBalancedContrastiveLoss {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("num_classes", &self.num_classes)
+            .add("temperature", &self.temperature)
+            .add("effective_num_beta", &self.effective_num_beta)
+            .add("prior_strength", &self.prior_strength)
+            .optional()
+    }
+}
+
+impl ClassBalancedContrastiveLoss {
     /// The per-class weights `w_c` as an `f32` tensor of shape `[C]`.
     pub fn class_weights(&self) -> Tensor<1> {
         self.class_weights.tensor.clone()

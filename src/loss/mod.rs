@@ -5,8 +5,10 @@ mod balanced_softmax;
 mod contrastive;
 mod normalize;
 mod rescom;
+mod rescom_config;
 
 pub use balanced_softmax::*;
 pub use contrastive::*;
 pub use normalize::*;
 pub use rescom::*;
+pub use rescom_config::*;

@@ -5,132 +5,15 @@
 //! from the class-balanced queue. The queue is read as it was before the step; the view-1 keys of
 //! the step are enqueued only after the loss is computed.
 
-use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Content, Module, ModuleDisplay};
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::{BalancedSoftmaxLoss, ClassBalancedContrastiveLoss, l2_normalize};
 use crate::check;
 use crate::error::{Error, Result};
-use crate::memory::{
-    ClassBalancedQueue, ClassBalancedQueueConfig, FifoQueueConfig, KeyMemory, MemoryKind,
-    SharedMemory,
-};
-use crate::mining::{HardPairMiner, HardPairMinerConfig};
+use crate::memory::{ClassBalancedQueue, KeyMemory, SharedMemory};
+use crate::mining::HardPairMiner;
 use crate::ops::on_device;
-use crate::stats::{ClassStats, EmptyClassPolicy};
-
-/// Configuration of [`ResComLoss`]. The defaults are the published CIFAR-100-LT recipe
-/// ([method](crate::method#published-recipes)): `tau = 0.2`, `K = 10`, `k_pos = 1`,
-/// `k_neg = 400`, `lambda = 0.5`, `beta = 0.999999`, `eta = 0`, projection dimension 32.
-#[derive(Config, Debug)]
-pub struct ResComLossConfig {
-    /// Training samples per class `n_c` (the long-tailed histogram).
-    pub class_counts: Vec<usize>,
-    /// Projection dimension `D`.
-    #[config(default = 32)]
-    pub dim: usize,
-    /// Queue keys per class `K`.
-    #[config(default = 10)]
-    pub queue_per_class: usize,
-    /// Mined hard positives per row, `1 <= k_pos <= K`.
-    #[config(default = 1)]
-    pub hard_positives: usize,
-    /// Mined hard negatives per row, `0 <= k_neg <= (C - 1) * K`.
-    #[config(default = 400)]
-    pub hard_negatives: usize,
-    /// Contrastive temperature `tau > 0`.
-    #[config(default = 0.2)]
-    pub temperature: f64,
-    /// Weight `lambda >= 0` of the contrastive term.
-    #[config(default = 0.5)]
-    pub contrast_weight: f64,
-    /// Effective-number `beta` in `[0, 1)` of the class weights; 0 disables the weighting.
-    #[config(default = 0.999999)]
-    pub effective_num_beta: f64,
-    /// Prior strength `eta >= 0` inside the contrast.
-    #[config(default = 0.0)]
-    pub prior_strength: f64,
-    /// Seed of the random initial queue.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Rule for classes with no training sample.
-    #[config(default = "EmptyClassPolicy::Reject")]
-    pub empty_classes: EmptyClassPolicy,
-    /// Which memory the contrastive branch mines from. ResCom uses the class-balanced queue;
-    /// [`MemoryKind::Fifo`] is the ablation with a plain FIFO queue of the same `C * K` size.
-    #[config(default = "MemoryKind::ClassBalanced")]
-    pub memory: MemoryKind,
-    /// Shift the classifier logits by the log prior (Balanced Softmax). `false` is the
-    /// ablation with plain cross-entropy.
-    #[config(default = true)]
-    pub balanced_softmax: bool,
-}
-
-impl ResComLossConfig {
-    /// The number of mined hard negatives for `num_classes` classes with `queue_per_class`
-    /// keys each when none is chosen: the recipe's count (the default of
-    /// [`ResComLossConfig::hard_negatives`], 400 for 100 classes with `K = 10`), capped at half
-    /// of a row's `(C - 1) * K` queue negatives, so that with few classes mining still selects
-    /// the hardest half instead of every key (or an impossible count).
-    ///
-    /// ```
-    /// use rescom::ResComLossConfig;
-    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(100, 10), 400); // CIFAR-100-LT
-    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(10, 10), 45); // 10 classes
-    /// assert_eq!(ResComLossConfig::scaled_hard_negatives(1, 10), 0);
-    /// ```
-    pub fn scaled_hard_negatives(num_classes: usize, queue_per_class: usize) -> usize {
-        let recipe = ResComLossConfig::new(Vec::new()).hard_negatives;
-        recipe.min(num_classes.saturating_sub(1) * queue_per_class / 2)
-    }
-
-    /// Builds the loss and its queue on `device`, validating every value (histogram, beta,
-    /// temperature, lambda, eta, mining counts against `K` and `C`).
-    pub fn init(&self, device: &Device) -> Result<ResComLoss> {
-        let stats = ClassStats::with_policy(&self.class_counts, self.empty_classes)?;
-        if !(self.contrast_weight.is_finite() && self.contrast_weight >= 0.0) {
-            return Err(Error::config(
-                "contrast_weight",
-                format!("must be finite and >= 0, got {}", self.contrast_weight),
-            ));
-        }
-        let classes = stats.num_classes();
-        let miner = HardPairMinerConfig::new()
-            .with_hard_positives(self.hard_positives)
-            .with_hard_negatives(self.hard_negatives)
-            .init(classes, self.queue_per_class)?;
-        let memory = match self.memory {
-            MemoryKind::ClassBalanced => KeyMemory::ClassBalanced(
-                ClassBalancedQueueConfig::new(classes, self.queue_per_class, self.dim)
-                    .with_seed(self.seed)
-                    .init(device)?,
-            ),
-            MemoryKind::Fifo => KeyMemory::Fifo(
-                FifoQueueConfig::new(classes * self.queue_per_class, self.dim).init(device)?,
-            ),
-        };
-        let classification = if self.balanced_softmax {
-            BalancedSoftmaxLoss::from_stats(&stats, device)
-        } else {
-            BalancedSoftmaxLoss::unshifted(classes, device)
-        };
-        Ok(ResComLoss {
-            classification,
-            contrastive: ClassBalancedContrastiveLoss::from_stats(
-                &stats,
-                self.temperature,
-                self.effective_num_beta,
-                self.prior_strength,
-                device,
-            )?,
-            miner,
-            memory: SharedMemory::new(memory),
-            dim: self.dim,
-            contrast_weight: self.contrast_weight,
-        })
-    }
-}
 
 /// What a network gives the ResCom loss for one two-view batch: the two heads' outputs, named
 /// so that they cannot be swapped (with `D == C` both have the same shape).
@@ -193,13 +76,13 @@ pub struct ResComOutput {
 ///
 /// ```
 /// use burn::tensor::{Device, Distribution, Int, Tensor};
-/// use rescom::{ResComLossConfig, ResComLossInput};
+/// use rescom::{HardPairMinerConfig, ResComLossConfig, ResComLossInput};
 ///
 /// let device = Device::flex().autodiff();
 /// let loss = ResComLossConfig::new(vec![50, 20, 5])
-///     .with_dim(8)
+///     .with_projection_dim(8)
 ///     .with_queue_per_class(4)
-///     .with_hard_negatives(6)
+///     .with_mining(HardPairMinerConfig::new().with_hard_negatives(6))
 ///     .init(&device)?;
 /// // Two views of 3 images, view-major: labels repeat.
 /// let projections = Tensor::<2>::random([6, 8], Distribution::Normal(0.0, 1.0), &device)
@@ -218,13 +101,27 @@ pub struct ResComOutput {
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct ResComLoss {
-    classification: BalancedSoftmaxLoss,
-    contrastive: ClassBalancedContrastiveLoss,
-    miner: HardPairMiner,
-    memory: SharedMemory,
-    dim: usize,
-    contrast_weight: f64,
+    pub(super) classification: BalancedSoftmaxLoss,
+    pub(super) contrastive: ClassBalancedContrastiveLoss,
+    pub(super) miner: HardPairMiner,
+    pub(super) memory: SharedMemory,
+    pub(super) projection_dim: usize,
+    pub(super) contrast_weight: f64,
+}
+
+impl ModuleDisplay for ResComLoss {
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("projection_dim", &self.projection_dim)
+            .add("contrast_weight", &self.contrast_weight)
+            .add("classification", &self.classification)
+            .add("contrastive", &self.contrastive)
+            .add("miner", &self.miner)
+            .add("memory", &self.memory)
+            .optional()
+    }
 }
 
 impl ResComLoss {
@@ -284,13 +181,13 @@ impl ResComLoss {
     ///
     /// ```
     /// use burn::tensor::{Device, Distribution, Int, Tensor};
-    /// use rescom::{ResComLossConfig, ResComLossInput};
+    /// use rescom::{HardPairMinerConfig, ResComLossConfig, ResComLossInput};
     ///
     /// let device = Device::flex().autodiff();
     /// let loss = ResComLossConfig::new(vec![50, 20, 5])
-    ///     .with_dim(8)
+    ///     .with_projection_dim(8)
     ///     .with_queue_per_class(4)
-    ///     .with_hard_negatives(6)
+    ///     .with_mining(HardPairMinerConfig::new().with_hard_negatives(6))
     ///     .init(&device)?;
     /// let host_labels = vec![0, 1, 2, 0, 1, 2];
     /// let labels = Tensor::<1, Int>::from_ints(host_labels.as_slice(), &device);
@@ -453,7 +350,11 @@ impl ResComLoss {
         logits: &Tensor<2>,
         labels: &Tensor<1, Int>,
     ) -> Result<()> {
-        let [rows, _] = check::shape("projections", projections, [None, Some(self.dim)])?;
+        let [rows, _] = check::shape(
+            "projections",
+            projections,
+            [None, Some(self.projection_dim)],
+        )?;
         if rows == 0 || !rows.is_multiple_of(2) {
             return Err(Error::OddRows { rows });
         }

@@ -7,7 +7,7 @@
 //! including when one class occurs more than `K` times in a step.
 
 use burn::config::Config;
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::check;
@@ -21,7 +21,7 @@ pub struct ClassBalancedQueueConfig {
     /// Number of classes `C`.
     pub num_classes: usize,
     /// Keys kept per class `K`.
-    pub per_class: usize,
+    pub queue_per_class: usize,
     /// Key dimension `D`.
     pub dim: usize,
     /// Seed of the random unit-norm initial keys.
@@ -37,14 +37,14 @@ impl ClassBalancedQueueConfig {
     pub fn init(&self, device: &Device) -> Result<ClassBalancedQueue> {
         for (field, value) in [
             ("num_classes", self.num_classes),
-            ("per_class", self.per_class),
+            ("queue_per_class", self.queue_per_class),
             ("dim", self.dim),
         ] {
             if value == 0 {
                 return Err(Error::config(field, "must be at least 1"));
             }
         }
-        let rows = self.num_classes * self.per_class;
+        let rows = self.num_classes * self.queue_per_class;
         let keys = random_unit_rows(rows, self.dim, self.seed);
         let keys = Tensor::<2>::from_data(TensorData::new(keys, [rows, self.dim]), device);
         let pointers = Tensor::<1, Int>::zeros([self.num_classes], device);
@@ -52,7 +52,7 @@ impl ClassBalancedQueueConfig {
             keys: Param::initialized(ParamId::new(), keys).set_require_grad(false),
             pointers: Param::initialized(ParamId::new(), pointers),
             num_classes: self.num_classes,
-            per_class: self.per_class,
+            queue_per_class: self.queue_per_class,
         })
     }
 }
@@ -93,11 +93,28 @@ fn random_unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct ClassBalancedQueue {
     keys: Param<Tensor<2>>,
     pointers: Param<Tensor<1, Int>>,
     num_classes: usize,
-    per_class: usize,
+    queue_per_class: usize,
+}
+
+impl ModuleDisplay for ClassBalancedQueue {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("num_classes", &self.num_classes)
+            .add("queue_per_class", &self.queue_per_class)
+            .add("dim", &self.dim())
+            .optional()
+    }
 }
 
 impl ClassBalancedQueue {
@@ -107,8 +124,8 @@ impl ClassBalancedQueue {
     }
 
     /// Keys per class `K`.
-    pub fn per_class(&self) -> usize {
-        self.per_class
+    pub fn queue_per_class(&self) -> usize {
+        self.queue_per_class
     }
 
     /// Key dimension `D`.
@@ -118,7 +135,7 @@ impl ClassBalancedQueue {
 
     /// Total number of slots `C * K`.
     pub fn len(&self) -> usize {
-        self.num_classes * self.per_class
+        self.num_classes * self.queue_per_class
     }
 
     /// Always `false`: a queue has at least one slot.
@@ -148,7 +165,7 @@ impl ClassBalancedQueue {
     /// - output: `Int [C * K]`
     pub fn slot_labels(&self) -> Tensor<1, Int> {
         Tensor::<1, Int>::arange(0..self.len() as i64, &self.keys.val().device())
-            .div_scalar(self.per_class as i64)
+            .div_scalar(self.queue_per_class as i64)
     }
 
     /// Similarities of (normalised) queries with every key: `queries · keys^T`. The queue
@@ -177,12 +194,12 @@ impl ClassBalancedQueue {
             });
         }
         check::shape("pointers", &pointers, [Some(self.num_classes)])?;
-        let values = check::labels(&pointers, self.per_class).map_err(|e| match e {
+        let values = check::labels(&pointers, self.queue_per_class).map_err(|e| match e {
             Error::LabelOutOfRange { row, label, .. } => Error::config(
                 "pointers",
                 format!(
                     "entry {row} is {label}, outside 0..{} (queue_per_class)",
-                    self.per_class
+                    self.queue_per_class
                 ),
             ),
             other => other,
@@ -224,7 +241,7 @@ impl ClassBalancedQueue {
         if rows == 0 {
             return;
         }
-        let (classes, per_class) = (self.num_classes, self.per_class as i64);
+        let (classes, queue_per_class) = (self.num_classes, self.queue_per_class as i64);
         // The update is plain state: compute it off the autodiff graph, then give the result
         // the autodiff association the stored keys had.
         let stored = self.keys.val();
@@ -251,17 +268,17 @@ impl ClassBalancedQueue {
         let count_of_row = counts.clone().select(0, labels.clone());
         let survives = rank
             .clone()
-            .greater_equal(count_of_row.sub_scalar(per_class)); // [N]
-        let slot = labels.clone().mul_scalar(per_class).add(
+            .greater_equal(count_of_row.sub_scalar(queue_per_class)); // [N]
+        let slot = labels.clone().mul_scalar(queue_per_class).add(
             pointers
                 .clone()
                 .select(0, labels)
                 .add(rank)
-                .remainder_scalar(per_class),
+                .remainder_scalar(queue_per_class),
         ); // [N]
 
         let queue = overwrite_rows(queue, slot, survives, keys);
-        let pointers = pointers.add(counts).remainder_scalar(per_class);
+        let pointers = pointers.add(counts).remainder_scalar(queue_per_class);
 
         let (queue, pointers) = if autodiff {
             (queue.autodiff(), pointers.autodiff())

@@ -6,7 +6,7 @@
 //! empty (label `-1`) and are never mined until written.
 
 use burn::config::Config;
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::check;
@@ -56,10 +56,26 @@ impl FifoQueueConfig {
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct FifoQueue {
     keys: Param<Tensor<2>>,
     labels: Param<Tensor<1, Int>>,
     pointer: Param<Tensor<1, Int>>,
+}
+
+impl ModuleDisplay for FifoQueue {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("size", &self.len())
+            .add("dim", &self.dim())
+            .optional()
+    }
 }
 
 impl FifoQueue {

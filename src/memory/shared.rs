@@ -280,7 +280,14 @@ impl Module for SharedMemory {
 
 impl ModuleDisplayDefault for SharedMemory {
     fn content(&self, content: Content) -> Option<Content> {
-        content.add_formatted(&"SharedMemory").optional()
+        let state = self.lock();
+        let replicas = state.replicas.len().max(1);
+        match &state.memory {
+            KeyMemory::ClassBalanced(queue) => content.add("class_balanced", queue),
+            KeyMemory::Fifo(queue) => content.add("fifo", queue),
+        }
+        .add("replicas", &replicas)
+        .optional()
     }
 }
 

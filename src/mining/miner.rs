@@ -9,7 +9,7 @@
 //! of `S`.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Bool, Int, Tensor};
 
 use super::select::top_negatives;
@@ -18,8 +18,8 @@ use crate::device::is_host_device;
 use crate::error::{Error, Result};
 use crate::ops::class_mask;
 
-/// Configuration of a [`HardPairMiner`].
-#[derive(Config, Debug)]
+/// Configuration of a [`HardPairMiner`]. The defaults are the published CIFAR-100-LT recipe.
+#[derive(Config, Debug, PartialEq)]
 pub struct HardPairMinerConfig {
     /// Hard positives per row, `1 <= k_pos <= K`.
     #[config(default = 1)]
@@ -30,30 +30,48 @@ pub struct HardPairMinerConfig {
 }
 
 impl HardPairMinerConfig {
-    /// Builds a miner for a queue of `num_classes` classes with `per_class` slots each,
+    /// The recipe's mining scaled to `num_classes` classes with `queue_per_class` keys each:
+    /// its hard positives, and its hard negatives (400 for 100 classes with `K = 10`) capped at
+    /// half of a row's `(C - 1) * K` queue negatives, so that with few classes mining still
+    /// selects the hardest half instead of every key (or an impossible count).
+    ///
+    /// ```
+    /// use rescom::HardPairMinerConfig;
+    /// assert_eq!(HardPairMinerConfig::scaled(100, 10).hard_negatives, 400); // CIFAR-100-LT
+    /// assert_eq!(HardPairMinerConfig::scaled(10, 10).hard_negatives, 45); // 10 classes
+    /// assert_eq!(HardPairMinerConfig::scaled(1, 10).hard_negatives, 0);
+    /// ```
+    pub fn scaled(num_classes: usize, queue_per_class: usize) -> Self {
+        let recipe = Self::new();
+        let half = num_classes.saturating_sub(1) * queue_per_class / 2;
+        let hard_negatives = recipe.hard_negatives.min(half);
+        recipe.with_hard_negatives(hard_negatives)
+    }
+
+    /// Builds a miner for a queue of `num_classes` classes with `queue_per_class` slots each,
     /// rejecting impossible counts.
-    pub fn init(&self, num_classes: usize, per_class: usize) -> Result<HardPairMiner> {
+    pub fn init(&self, num_classes: usize, queue_per_class: usize) -> Result<HardPairMiner> {
         if num_classes == 0 {
             return Err(Error::NoClasses);
         }
-        if self.hard_positives == 0 || self.hard_positives > per_class {
+        if self.hard_positives == 0 || self.hard_positives > queue_per_class {
             return Err(Error::InvalidHardPositives {
                 hard_positives: self.hard_positives,
-                queue_per_class: per_class,
+                queue_per_class,
             });
         }
-        let available = (num_classes - 1) * per_class;
+        let available = (num_classes - 1) * queue_per_class;
         if self.hard_negatives > available {
             return Err(Error::InvalidHardNegatives {
                 hard_negatives: self.hard_negatives,
                 available,
                 num_classes,
-                queue_per_class: per_class,
+                queue_per_class,
             });
         }
         Ok(HardPairMiner {
             num_classes,
-            per_class,
+            queue_per_class,
             hard_positives: self.hard_positives,
             hard_negatives: self.hard_negatives,
         })
@@ -117,11 +135,29 @@ pub struct MinedPairs {
 /// # Ok::<(), rescom::Error>(())
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct HardPairMiner {
     num_classes: usize,
-    per_class: usize,
+    queue_per_class: usize,
     hard_positives: usize,
     hard_negatives: usize,
+}
+
+impl ModuleDisplay for HardPairMiner {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("num_classes", &self.num_classes)
+            .add("queue_per_class", &self.queue_per_class)
+            .add("hard_positives", &self.hard_positives)
+            .add("hard_negatives", &self.hard_negatives)
+            .optional()
+    }
 }
 
 impl HardPairMiner {
@@ -132,7 +168,7 @@ impl HardPairMiner {
             && let Some(slots) = top_negatives(
                 similarities.clone(),
                 labels.clone(),
-                self.per_class,
+                self.queue_per_class,
                 self.hard_negatives,
             )
         {
@@ -149,7 +185,7 @@ impl HardPairMiner {
         labels: Tensor<1, Int>,
     ) -> Tensor<2, Int> {
         let [rows, columns] = similarities.dims();
-        let (classes, per_class) = (self.num_classes, self.per_class);
+        let (classes, per_class) = (self.num_classes, self.queue_per_class);
         let own_class = class_mask(labels, classes)
             .reshape([rows, classes, 1])
             .expand([rows, classes, per_class])
@@ -235,7 +271,7 @@ impl HardPairMiner {
         let [rows, _] = check::shape(
             "similarities",
             &similarities,
-            [None, Some(self.num_classes * self.per_class)],
+            [None, Some(self.num_classes * self.queue_per_class)],
         )?;
         check::shape("labels", &labels, [Some(rows)])?;
         check::labels(&labels, self.num_classes)?;
@@ -273,7 +309,7 @@ impl HardPairMiner {
         };
         let negatives = negative_slots.map(|slots| MinedSet {
             similarities: mined.slice([0..rows, k_pos..width]),
-            classes: slots.clone().div_scalar(self.per_class as i64),
+            classes: slots.clone().div_scalar(self.queue_per_class as i64),
             slots,
             valid: None,
         });
@@ -287,7 +323,7 @@ impl HardPairMiner {
     /// read through the `[rows, C, K]` class view instead of an index table.
     fn hardest_positives(&self, similarities: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2, Int> {
         let [rows, _] = similarities.dims();
-        let (classes, per_class) = (self.num_classes, self.per_class);
+        let (classes, per_class) = (self.num_classes, self.queue_per_class);
         let own_slot_base = labels
             .clone()
             .mul_scalar(per_class as i64)

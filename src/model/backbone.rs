@@ -1,5 +1,7 @@
 //! A backbone chosen at run time by its configuration.
 
+use std::str::FromStr;
+
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -7,71 +9,84 @@ use burn::tensor::{Device, Tensor};
 use super::{Architecture, CifarResNet, CifarResNetConfig, ResNet, ResNetConfig};
 use crate::error::{Error, Result};
 
-/// Configuration of a [`Backbone`]: which architecture, and the few options that apply to it.
+/// Configuration of a [`Backbone`]: one of the crate's networks with its options. Parsed from
+/// an architecture name (see [`Architecture`]) with the network's default options.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use rescom::model::BackboneConfig;
+/// use rescom::model::{BackboneConfig, CifarResNetConfig};
 ///
 /// let device = Device::flex();
-/// let config = BackboneConfig::new("resnet20".parse()?).with_in_channels(1);
+/// let config = "resnet20".parse::<BackboneConfig>()?.with_in_channels(1);
+/// assert_eq!(config, BackboneConfig::Cifar(CifarResNetConfig::new(20).with_in_channels(1)));
 /// let backbone = config.init(&device)?;
 /// assert_eq!(backbone.feature_dim(), config.feature_dim());
 /// let features = backbone.forward(Tensor::<4>::zeros([2, 1, 28, 28], &device));
 /// assert_eq!(features.dims(), [2, 64]);
 /// # Ok::<(), rescom::Error>(())
 /// ```
-#[derive(Config, Debug)]
-pub struct BackboneConfig {
-    /// The network.
-    pub architecture: Architecture,
-    /// Input channels (1 for MNIST-like data, 3 for RGB).
-    #[config(default = 3)]
-    pub in_channels: usize,
-    /// CIFAR ResNets only: channels of the first stage (16 in the paper; the feature has
-    /// `4 * cifar_width` dimensions). Smaller even values give fast demo networks.
-    #[config(default = 16)]
-    pub cifar_width: usize,
-    /// ResNet-50 / ResNeXt-50 only: start every residual branch at zero (last batch-norm scale
-    /// of each block set to 0).
-    #[config(default = false)]
-    pub zero_init_residual: bool,
+#[derive(Config, Debug, PartialEq)]
+pub enum BackboneConfig {
+    /// A CIFAR ResNet (ResNet-20/32/44/56/110, any depth `6n + 2`).
+    Cifar(CifarResNetConfig),
+    /// ResNet-50 or ResNeXt-50 32x4d.
+    ImageNet(ResNetConfig),
+}
+
+impl From<Architecture> for BackboneConfig {
+    /// The network with its default options (3 input channels, the paper's widths).
+    fn from(architecture: Architecture) -> Self {
+        match architecture {
+            Architecture::CifarResNet(depth) => Self::Cifar(CifarResNetConfig::new(depth)),
+            Architecture::ResNet50 => Self::ImageNet(ResNetConfig::resnet50()),
+            Architecture::ResNeXt50 => Self::ImageNet(ResNetConfig::resnext50_32x4d()),
+        }
+    }
+}
+
+impl FromStr for BackboneConfig {
+    type Err = Error;
+
+    /// The network named `s` (see [`Architecture`]) with its default options.
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(s.parse::<Architecture>()?.into())
+    }
 }
 
 impl BackboneConfig {
+    /// The same network for images with `in_channels` channels.
+    pub fn with_in_channels(self, in_channels: usize) -> Self {
+        match self {
+            Self::Cifar(c) => Self::Cifar(c.with_in_channels(in_channels)),
+            Self::ImageNet(c) => Self::ImageNet(c.with_in_channels(in_channels)),
+        }
+    }
+
+    /// Channels of the input images.
+    pub fn in_channels(&self) -> usize {
+        match self {
+            Self::Cifar(c) => c.in_channels,
+            Self::ImageNet(c) => c.in_channels,
+        }
+    }
+
     /// Dimension of the pooled feature the backbone will produce.
     pub fn feature_dim(&self) -> usize {
-        match self.architecture {
-            Architecture::CifarResNet(_) => 4 * self.cifar_width,
-            Architecture::ResNet50 | Architecture::ResNeXt50 => 2048,
+        match self {
+            Self::Cifar(c) => c.feature_dim(),
+            Self::ImageNet(c) => c.feature_dim(),
         }
     }
 
     /// Builds the backbone.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] for a CIFAR depth that is not `6n + 2`, an odd or zero
-    /// `cifar_width`, or zero input channels.
+    /// [`Error::InvalidConfig`] for an invalid option of the network (a CIFAR depth that is not
+    /// `6n + 2`, an odd or zero width, zero input channels).
     pub fn init(&self, device: &Device) -> Result<Backbone> {
-        Ok(match self.architecture {
-            Architecture::CifarResNet(depth) => Backbone::Cifar(
-                CifarResNetConfig::new(depth)
-                    .with_in_channels(self.in_channels)
-                    .with_width(self.cifar_width)
-                    .init(device)?,
-            ),
-            Architecture::ResNet50 => Backbone::ImageNet(
-                ResNetConfig::resnet50()
-                    .with_in_channels(self.in_channels)
-                    .with_zero_init_residual(self.zero_init_residual)
-                    .init(device)?,
-            ),
-            Architecture::ResNeXt50 => Backbone::ImageNet(
-                ResNetConfig::resnext50_32x4d()
-                    .with_in_channels(self.in_channels)
-                    .with_zero_init_residual(self.zero_init_residual)
-                    .init(device)?,
-            ),
+        Ok(match self {
+            Self::Cifar(c) => Backbone::Cifar(c.init(device)?),
+            Self::ImageNet(c) => Backbone::ImageNet(c.init(device)?),
         })
     }
 }
@@ -86,17 +101,6 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// Builds `architecture` with its default options for images with `in_channels` channels;
-    /// see [`BackboneConfig`] for the options.
-    ///
-    /// # Errors
-    /// As [`BackboneConfig::init`].
-    pub fn new(architecture: Architecture, in_channels: usize, device: &Device) -> Result<Self> {
-        BackboneConfig::new(architecture)
-            .with_in_channels(in_channels)
-            .init(device)
-    }
-
     /// Dimension of the pooled feature.
     pub fn feature_dim(&self) -> usize {
         match self {

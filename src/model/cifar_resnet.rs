@@ -35,7 +35,7 @@ pub(crate) fn conv3x3(input: usize, output: usize, stride: usize, device: &Devic
 }
 
 /// Configuration of a [`CifarResNet`].
-#[derive(Config, Debug)]
+#[derive(Config, Debug, PartialEq)]
 pub struct CifarResNetConfig {
     /// Total depth `6n + 2` (20, 32, 44, 56, 110, or any other such value).
     pub depth: usize,
@@ -49,6 +49,11 @@ pub struct CifarResNetConfig {
 }
 
 impl CifarResNetConfig {
+    /// Dimension of the pooled feature: `4 * width`.
+    pub fn feature_dim(&self) -> usize {
+        4 * self.width
+    }
+
     /// Builds the network.
     ///
     /// # Errors

@@ -13,51 +13,29 @@ use crate::loss::ResComLossInput;
 /// The head follows the recipes: `hidden_dim` defaults to the feature dimension
 /// (`64 -> 64 -> 32` on CIFAR ResNets, `2048 -> 2048 -> 128` on ResNet-50 with
 /// `projection_dim = 128`).
-#[derive(Config, Debug)]
+#[derive(Config, Debug, PartialEq)]
 pub struct ResComModelConfig {
-    /// Backbone architecture name (see [`Architecture`](super::Architecture)), e.g. `resnet32` or `resnet50`.
-    pub architecture: String,
+    /// The backbone, e.g. `"resnet32".parse()?` (see [`BackboneConfig`]).
+    pub backbone: BackboneConfig,
     /// Number of classes `C`.
     pub num_classes: usize,
-    /// Input channels.
-    #[config(default = 3)]
-    pub in_channels: usize,
     /// Projection dimension `D` (32 in the CIFAR recipe, 128 on ImageNet); must equal the
-    /// loss's `dim`.
+    /// loss's [`projection_dim`](crate::ResComLossConfig::projection_dim).
     #[config(default = 32)]
     pub projection_dim: usize,
     /// Hidden width of the projection MLP; `None` uses the feature dimension.
     #[config(default = "None")]
     pub hidden_dim: Option<usize>,
-    /// CIFAR ResNets only: first-stage width (see [`BackboneConfig::cifar_width`]).
-    #[config(default = 16)]
-    pub cifar_width: usize,
-    /// ResNet-50 / ResNeXt-50 only: zero-initialise the last batch-norm scale of each block.
-    #[config(default = false)]
-    pub zero_init_residual: bool,
 }
 
 impl ResComModelConfig {
-    /// The backbone part of the configuration.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for an unknown architecture name.
-    pub fn backbone(&self) -> Result<BackboneConfig> {
-        Ok(BackboneConfig::new(self.architecture.parse()?)
-            .with_in_channels(self.in_channels)
-            .with_cifar_width(self.cifar_width)
-            .with_zero_init_residual(self.zero_init_residual))
-    }
-
     /// Builds the network.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for an unknown architecture, an
-    /// invalid backbone option
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for an invalid backbone option
     /// ([`BackboneConfig::init`]) or a zero class count or head dimension.
     pub fn init(&self, device: &Device) -> Result<ResComModel> {
-        let backbone = self.backbone()?;
-        let feature_dim = backbone.feature_dim();
+        let feature_dim = self.backbone.feature_dim();
         let head = ResComHeadConfig::new(
             feature_dim,
             self.num_classes,
@@ -66,7 +44,7 @@ impl ResComModelConfig {
         )
         .init(device)?;
         Ok(ResComModel {
-            backbone: backbone.init(device)?,
+            backbone: self.backbone.init(device)?,
             head,
         })
     }
@@ -79,12 +57,11 @@ impl ResComModelConfig {
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
-/// use rescom::model::ResComModelConfig;
+/// use rescom::model::{BackboneConfig, ResComModelConfig};
 ///
 /// let device = Device::flex();
-/// let model = ResComModelConfig::new("resnet20".into(), 10)
-///     .with_in_channels(1)
-///     .init(&device)?;
+/// let backbone = "resnet20".parse::<BackboneConfig>()?.with_in_channels(1);
+/// let model = ResComModelConfig::new(backbone, 10).init(&device)?;
 /// let images = Tensor::<4>::zeros([2, 1, 28, 28], &device);
 /// model.check_input(images.dims())?;
 /// let out = model.forward(images.clone());

@@ -42,7 +42,7 @@ fn conv(
 }
 
 /// Configuration of a [`ResNet`].
-#[derive(Config, Debug)]
+#[derive(Config, Debug, PartialEq)]
 pub struct ResNetConfig {
     /// Bottleneck blocks per stage (`[3, 4, 6, 3]` for the 50-layer networks).
     #[config(default = "[3, 4, 6, 3]")]
@@ -63,6 +63,12 @@ pub struct ResNetConfig {
 }
 
 impl ResNetConfig {
+    /// Dimension of the pooled feature: 2048 (`512` planes of the last stage times the
+    /// expansion 4).
+    pub fn feature_dim(&self) -> usize {
+        2048
+    }
+
     /// ResNet-50.
     pub fn resnet50() -> Self {
         Self::new()

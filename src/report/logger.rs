@@ -12,7 +12,6 @@ use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use crate::error::{Error, Result};
 use crate::eval::EvalReport;
 use crate::report::history::{EpochRecord, write_history};
-use crate::report::plots::{plot_curves, plot_per_class};
 use crate::report::summary::{RunIdentity, Summary};
 use crate::train::{EVAL_REPORT, LrSchedule, TRAIN_RECORD, TrainRecord};
 
@@ -132,14 +131,8 @@ impl RunReport {
             shared.history.clone()
         };
         write_history(&self.dir, &history)?;
-        plot_curves(&self.dir.join("curves.svg"), &history)?;
-        if let Some(eval) = history.iter().rev().find_map(|r| r.eval.as_ref()) {
-            plot_per_class(
-                &self.dir.join("per_class.svg"),
-                &self.identity.train_counts,
-                &eval.per_class,
-            )?;
-        }
+        #[cfg(feature = "report")]
+        super::plots::write_plots(&self.dir, &self.identity, &history)?;
         if let Some(summary) = Summary::of(&self.identity, &history) {
             summary.write(&self.dir)?;
         }

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::eval::EvalReport;
 use crate::report::history::EpochRecord;
+use crate::report::summary::RunIdentity;
 use crate::stats::ShotGroup;
 use crate::train::write_atomic;
 
@@ -19,6 +20,24 @@ type Curve = (&'static str, RGBColor, Vec<(f64, f64)>);
 
 /// A named, coloured curve: how to read its value from a record.
 type Series<T> = (&'static str, RGBColor, fn(&T) -> Option<f64>);
+
+/// The plots of a run with history `history` into `dir`: `curves.svg` and, once the run has
+/// an evaluation, `per_class.svg`.
+pub(crate) fn write_plots(
+    dir: &Path,
+    identity: &RunIdentity,
+    history: &[EpochRecord],
+) -> Result<()> {
+    plot_curves(&dir.join("curves.svg"), history)?;
+    if let Some(eval) = history.iter().rev().find_map(|r| r.eval.as_ref()) {
+        plot_per_class(
+            &dir.join("per_class.svg"),
+            &identity.train_counts,
+            &eval.per_class,
+        )?;
+    }
+    Ok(())
+}
 
 /// Training curves: loss (left) and test top-1 (right) against the epoch, as SVG.
 pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {

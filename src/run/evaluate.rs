@@ -1,21 +1,16 @@
 //! Reading a run back: the model of its latest checkpoint, and its evaluation.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::module::Module;
-use burn::train::renderer::MetricsRenderer;
+use burn::train::InferenceStep;
+use serde::{Deserialize, Serialize};
 
 use super::state::{RunState, ensure_writable};
 use crate::data::EvalLoader;
 use crate::error::{Error, Result};
-use crate::eval::EvalReport;
-use crate::report::SilentRenderer;
-use crate::train::{
-    AccuracyFigure, CheckpointDir, ClassAccuracyMetric, EvalReportMetric, LongTailModel,
-    ResComNetwork, TrainConfig,
-};
+use crate::eval::{EvalBatch, EvalReport, Evaluation};
+use crate::train::{CheckpointDir, LongTailModel, ResComNetwork, TrainConfig, write_atomic};
 
 /// Loads the model of the latest checkpoint in `out` (validated: a damaged or mismatched
 /// file is an error, not a panic), with the epochs it completed.
@@ -32,23 +27,41 @@ pub fn load_checkpoint<N: ResComNetwork>(
     Ok((checkpoints.load_model(model, epoch)?, epoch))
 }
 
-/// Evaluates the model of the latest checkpoint in `out` on `test` with burn-train's
-/// evaluator; returns the report and the epochs the checkpoint completed.
+/// The configuration of the run saved in `out` (its `run.json`).
 ///
 /// # Errors
-/// As [`load_checkpoint`]; [`Error::Checkpoint`] naming `run.json` when it is missing or
-/// damaged, or its training class counts do not fit the test set (another number of classes)
-/// or `config` (a class without samples); [`Error::OutputNotWritable`] when `out` cannot be
-/// written (the evaluator logs there); an invalid `config`; or a failure of the evaluation.
+/// [`Error::Checkpoint`] naming `run.json` when it is missing or damaged.
+pub fn run_config(out: &Path) -> Result<TrainConfig> {
+    Ok(RunState::read(out)?.config)
+}
+
+/// `evaluation.json`: what [`evaluate_checkpoint`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointEvaluation {
+    /// Epochs the evaluated checkpoint completed.
+    pub epoch: usize,
+    /// The evaluation.
+    #[serde(flatten)]
+    pub report: EvalReport,
+}
+
+/// Evaluates the model of the latest checkpoint of the run saved in `out` (as its `run.json`
+/// defines it) on `test`: the same figures as the run's own evaluations, written atomically to
+/// `out/evaluation.json` and returned with the epochs the checkpoint completed.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming `run.json` when it is missing or damaged, or its class
+/// histogram does not fit the test set (another number of classes) or its objective (a class
+/// without samples); as [`load_checkpoint`]; [`Error::OutputNotWritable`] when `out` cannot be
+/// written; [`Error::Io`] naming `evaluation.json` when it cannot be written (a full disk);
+/// a failure of the evaluation.
 pub fn evaluate_checkpoint<N: ResComNetwork>(
-    config: &TrainConfig,
     network: N,
     test: EvalLoader,
     out: &Path,
-    renderer: Option<Box<dyn MetricsRenderer>>,
-) -> Result<(EvalReport, usize)> {
-    config.validate()?;
-    let counts = RunState::read(out)?.train_counts;
+) -> Result<CheckpointEvaluation> {
+    let config = run_config(out)?;
+    let counts = config.class_counts().to_vec();
     let damaged = |reason: String| Error::Checkpoint {
         path: RunState::path(out),
         reason,
@@ -60,33 +73,33 @@ pub fn evaluate_checkpoint<N: ResComNetwork>(
             test.num_classes()
         )));
     }
-    // burn-train's evaluator writes its metric logs into `out`.
     ensure_writable(out)?;
     let device = network.devices().first().cloned().unwrap_or_default();
-    let objective = config.objective(&counts, &device).map_err(|e| {
+    let objective = config.objective(&device).map_err(|e| {
         damaged(format!(
             "its class counts do not fit the configuration: {e}"
         ))
     })?;
     let (model, epoch) = load_checkpoint(LongTailModel::new(network, objective), out)?;
-    let report = EvalReportMetric::new(&counts);
-    let latest = report.latest();
-    let mut evaluator = burn::train::EvaluatorBuilder::new(out)
-        .metric_numeric(ClassAccuracyMetric::new(AccuracyFigure::Top1, &counts))
-        .metric(report);
-    if let Some(renderer) = renderer {
-        evaluator = evaluator.renderer(renderer);
-    } else if !std::io::stdout().is_terminal() {
-        evaluator = evaluator.renderer(Box::new(SilentRenderer));
+    let model = model.valid();
+    let mut evaluation = Evaluation::new(counts.len());
+    for batch in test.batches()? {
+        let step = model.step(batch?);
+        let batch = EvalBatch {
+            logits: step.logits,
+            features: step.features,
+            projections: step.projections,
+        };
+        evaluation.update(batch, &step.host_labels)?;
     }
-    let result = evaluator.build(model.valid()).eval("test", Arc::new(test));
-    if let Some(error) = result.error {
-        return Err(Error::Training {
-            reason: error.to_string(),
-        });
+    let report = evaluation.report(&counts)?;
+    if report.images == 0 {
+        return Err(Error::InvalidDataset("the test set is empty".into()));
     }
-    let report = latest.get().ok_or_else(|| Error::Training {
-        reason: "the evaluation saw no batch".into(),
-    })?;
-    Ok((report, epoch))
+    let evaluated = CheckpointEvaluation { epoch, report };
+    write_atomic(
+        &out.join("evaluation.json"),
+        serde_json::to_string_pretty(&evaluated)?.as_bytes(),
+    )?;
+    Ok(evaluated)
 }

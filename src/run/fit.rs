@@ -44,11 +44,11 @@ impl<N> RunOutcome<N> {
 }
 
 /// The identity of a run for its summary.
-pub fn identity(config: &TrainConfig, train_counts: &[usize]) -> RunIdentity {
+pub fn identity(config: &TrainConfig) -> RunIdentity {
     RunIdentity {
         method: config.method_name(),
         dataset: config.dataset.clone(),
-        train_counts: train_counts.to_vec(),
+        train_counts: config.class_counts().to_vec(),
         seed: config.seed,
     }
 }
@@ -82,21 +82,29 @@ pub fn fit<N: ResComNetwork>(
     let out = options.out.clone();
     ensure_writable(&out)?;
     let counts = data.train.class_counts();
+    if counts != config.class_counts() {
+        return Err(Error::config(
+            "loss.class_counts",
+            format!(
+                "the configuration's class histogram {:?} is not the training set's {counts:?}",
+                config.class_counts()
+            ),
+        ));
+    }
     let state = RunState {
         config: config.clone(),
-        train_counts: counts.clone(),
         batch_size: data.train.config().batch_size,
         drop_last: data.train.config().drop_last,
         data_seed: data.train.config().seed,
     };
-    let model = build_model(config, network, &counts, &options)?;
+    let model = build_model(config, network, &options)?;
     let steps_per_epoch = data.train.steps_per_epoch(options.devices.all().len());
     let start = if options.resume {
         resume(&out, &state, model, steps_per_epoch)?
     } else {
         start_new(&out, &state, model)?
     };
-    let identity = identity(config, &counts);
+    let identity = identity(config);
     let stop = config.epochs.min(
         start
             .epoch
@@ -125,11 +133,10 @@ pub fn fit<N: ResComNetwork>(
 fn build_model<N: ResComNetwork>(
     config: &TrainConfig,
     network: N,
-    counts: &[usize],
     options: &RunOptions,
 ) -> Result<LongTailModel<N>> {
     let devices = options.devices.all();
-    let objective = config.objective(counts, &options.devices.main())?;
+    let objective = config.objective(&options.devices.main())?;
     if let Some(loss) = objective.rescom() {
         loss.set_replicas(devices)?;
     }
@@ -291,7 +298,7 @@ fn supervised_training<N: ResComNetwork>(
     let mut training = SupervisedTraining::new(out, train, test)
         .metric_train_numeric(LossMetric::new())
         .metric_train_numeric(LossTermMetric::new(LossTerm::Classification));
-    if config.method == Method::Rescom {
+    if config.method == Method::ResCom {
         training = training.metric_train_numeric(LossTermMetric::new(LossTerm::Contrastive));
     }
     training = training

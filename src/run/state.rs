@@ -12,7 +12,6 @@ use crate::train::{TrainConfig, write_atomic};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct RunState {
     pub(crate) config: TrainConfig,
-    pub(crate) train_counts: Vec<usize>,
     pub(crate) batch_size: usize,
     pub(crate) drop_last: bool,
     pub(crate) data_seed: u64,

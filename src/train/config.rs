@@ -1,5 +1,6 @@
-//! What defines a long-tailed training run: the method, its ablations, the loss
-//! hyper-parameters, the schedule and the optimiser. Stored with a run and compared on resume.
+//! What defines a long-tailed training run: the method, the loss configuration (with its
+//! ablations and the class histogram), the schedule and the optimiser. Stored with a run and
+//! compared on resume.
 
 use burn::optim::{SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::Device;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::loss::{BalancedSoftmaxLoss, BalancedSoftmaxLossConfig, ResComLossConfig};
 use crate::memory::MemoryKind;
+use crate::mining::HardPairMinerConfig;
 use crate::stats::ClassStats;
 use crate::train::schedule::LrSchedule;
 use crate::train::step::Objective;
@@ -18,71 +20,70 @@ use crate::train::step::Objective;
 pub enum Method {
     /// ResCom: Siamese Balanced Softmax + class-balanced supervised contrastive loss with
     /// hard mining from the class-balanced queue.
-    Rescom,
+    #[serde(rename = "rescom")]
+    ResCom,
     /// Plain cross-entropy on the classifier logits.
     CrossEntropy,
     /// Balanced Softmax on the classifier logits.
     BalancedSoftmax,
 }
 
-/// Parts of ResCom that can be switched off for ablations (all on by default).
+/// A part of ResCom that an ablation switches off, as a change of the loss configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Parts {
-    /// Effective-number class weights in the contrastive loss (off: `beta = 0`).
-    pub class_weights: bool,
-    /// The class-balanced queue (off: a FIFO queue of the same size).
-    pub balanced_queue: bool,
-    /// Hard mining (off: every key of the queue is used as a positive or a negative).
-    pub hard_mining: bool,
-    /// Balanced Softmax in the classification branch (off: cross-entropy).
-    pub balanced_softmax: bool,
+#[serde(rename_all = "kebab-case")]
+pub enum Ablation {
+    /// The effective-number class weights (`beta = 0`: every weight 1).
+    Weights,
+    /// The class-balanced queue (a FIFO queue of the same `C * K` keys instead).
+    Queue,
+    /// Hard mining (every key of the queue is a positive or a negative).
+    Mining,
+    /// Balanced Softmax in the classification branch (plain cross-entropy instead).
+    BalancedSoftmax,
 }
 
-impl Default for Parts {
-    fn default() -> Self {
-        Self {
-            class_weights: true,
-            balanced_queue: true,
-            hard_mining: true,
-            balanced_softmax: true,
+impl Ablation {
+    /// `config` with this part switched off.
+    pub fn apply(self, config: ResComLossConfig) -> ResComLossConfig {
+        match self {
+            Ablation::Weights => {
+                let contrastive = config.contrastive.clone().with_effective_num_beta(0.0);
+                config.with_contrastive(contrastive)
+            }
+            Ablation::Queue => config.with_memory(MemoryKind::Fifo),
+            Ablation::Mining => {
+                let k = config.queue_per_class;
+                let every_key = HardPairMinerConfig::new()
+                    .with_hard_positives(k)
+                    .with_hard_negatives(config.class_counts.len().saturating_sub(1) * k);
+                config.with_mining(every_key)
+            }
+            Ablation::BalancedSoftmax => config.with_balanced_softmax(false),
         }
     }
-}
 
-/// Hyper-parameters of the ResCom loss (defaults: those of [`ResComLossConfig`], the CIFAR
-/// recipe).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LossSettings {
-    /// Projection dimension `D`.
-    pub dim: usize,
-    /// Queue keys per class `K`.
-    pub queue_per_class: usize,
-    /// Mined hard positives.
-    pub hard_positives: usize,
-    /// Mined hard negatives.
-    pub hard_negatives: usize,
-    /// Temperature.
-    pub temperature: f64,
-    /// Weight of the contrastive term.
-    pub contrast_weight: f64,
-    /// Effective-number beta.
-    pub effective_num_beta: f64,
-    /// Prior strength inside the contrast.
-    pub prior_strength: f64,
-}
+    /// Whether `config` has this part switched off.
+    pub fn is_applied(self, config: &ResComLossConfig) -> bool {
+        let k = config.queue_per_class;
+        match self {
+            Ablation::Weights => config.contrastive.effective_num_beta == 0.0,
+            Ablation::Queue => config.memory == MemoryKind::Fifo,
+            Ablation::Mining => {
+                config.mining.hard_positives == k
+                    && config.mining.hard_negatives
+                        == config.class_counts.len().saturating_sub(1) * k
+            }
+            Ablation::BalancedSoftmax => !config.balanced_softmax,
+        }
+    }
 
-impl Default for LossSettings {
-    fn default() -> Self {
-        let recipe = ResComLossConfig::new(Vec::new());
-        Self {
-            dim: recipe.dim,
-            queue_per_class: recipe.queue_per_class,
-            hard_positives: recipe.hard_positives,
-            hard_negatives: recipe.hard_negatives,
-            temperature: recipe.temperature,
-            contrast_weight: recipe.contrast_weight,
-            effective_num_beta: recipe.effective_num_beta,
-            prior_strength: recipe.prior_strength,
+    /// The ablation's name, as in `rescom-no-queue`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ablation::Weights => "weights",
+            Ablation::Queue => "queue",
+            Ablation::Mining => "mining",
+            Ablation::BalancedSoftmax => "balanced-softmax",
         }
     }
 }
@@ -93,10 +94,10 @@ impl Default for LossSettings {
 pub struct TrainConfig {
     /// The objective.
     pub method: Method,
-    /// ResCom parts (ignored by the baselines).
-    pub parts: Parts,
-    /// Loss hyper-parameters (ResCom only).
-    pub loss: LossSettings,
+    /// The loss: the training set's class histogram (every method's objective is built from
+    /// it) and, for ResCom, the loss hyper-parameters with any ablation applied
+    /// ([`Ablation::apply`]). Its `seed` is replaced by the run's.
+    pub loss: ResComLossConfig,
     /// Number of epochs.
     pub epochs: usize,
     /// Learning-rate schedule.
@@ -114,38 +115,14 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The ResCom loss configuration for a class histogram, with the ablations applied.
-    pub fn rescom_loss(&self, class_counts: &[usize]) -> ResComLossConfig {
-        let s = &self.loss;
-        let classes = class_counts.len();
-        let (hard_positives, hard_negatives) = if self.parts.hard_mining {
-            (s.hard_positives, s.hard_negatives)
-        } else {
-            (
-                s.queue_per_class,
-                classes.saturating_sub(1) * s.queue_per_class,
-            )
-        };
-        ResComLossConfig::new(class_counts.to_vec())
-            .with_dim(s.dim)
-            .with_queue_per_class(s.queue_per_class)
-            .with_hard_positives(hard_positives)
-            .with_hard_negatives(hard_negatives)
-            .with_temperature(s.temperature)
-            .with_contrast_weight(s.contrast_weight)
-            .with_effective_num_beta(if self.parts.class_weights {
-                s.effective_num_beta
-            } else {
-                0.0
-            })
-            .with_prior_strength(s.prior_strength)
-            .with_seed(self.seed)
-            .with_memory(if self.parts.balanced_queue {
-                MemoryKind::ClassBalanced
-            } else {
-                MemoryKind::Fifo
-            })
-            .with_balanced_softmax(self.parts.balanced_softmax)
+    /// The training set's class histogram.
+    pub fn class_counts(&self) -> &[usize] {
+        &self.loss.class_counts
+    }
+
+    /// The ResCom loss configuration of the run: [`TrainConfig::loss`] with the run's seed.
+    pub fn rescom_loss(&self) -> ResComLossConfig {
+        self.loss.clone().with_seed(self.seed)
     }
 
     /// A short name of the method with its ablations, e.g. `rescom-no-mining`.
@@ -153,27 +130,24 @@ impl TrainConfig {
         match self.method {
             Method::CrossEntropy => "cross-entropy".into(),
             Method::BalancedSoftmax => "balanced-softmax".into(),
-            Method::Rescom => {
-                let p = &self.parts;
+            Method::ResCom => {
                 let mut name = String::from("rescom");
-                for (on, part) in [
-                    (p.class_weights, "weights"),
-                    (p.balanced_queue, "queue"),
-                    (p.hard_mining, "mining"),
-                    (p.balanced_softmax, "balanced-softmax"),
+                for ablation in [
+                    Ablation::Weights,
+                    Ablation::Queue,
+                    Ablation::Mining,
+                    Ablation::BalancedSoftmax,
                 ] {
-                    if !on {
+                    if ablation.is_applied(&self.loss) {
                         name.push_str("-no-");
-                        name.push_str(part);
+                        name.push_str(ablation.name());
                     }
                 }
                 name
             }
         }
     }
-}
 
-impl TrainConfig {
     /// Checks the run can start: at least one epoch, a valid schedule, `eval_every >= 1`.
     pub fn validate(&self) -> Result<()> {
         self.schedule.validate()?;
@@ -186,20 +160,21 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The objective of the run for a training histogram, on `device`.
+    /// The objective of the run, on `device`.
     ///
     /// # Errors
     /// An invalid histogram or loss configuration.
-    pub fn objective(&self, class_counts: &[usize], device: &Device) -> Result<Objective> {
+    pub fn objective(&self, device: &Device) -> Result<Objective> {
+        let counts = self.class_counts();
         Ok(match self.method {
-            Method::Rescom => Objective::ResCom(self.rescom_loss(class_counts).init(device)?),
-            Method::BalancedSoftmax => Objective::Classifier(
-                BalancedSoftmaxLossConfig::new(class_counts.to_vec()).init(device)?,
-            ),
+            Method::ResCom => Objective::ResCom(self.rescom_loss().init(device)?),
+            Method::BalancedSoftmax => {
+                Objective::Classifier(BalancedSoftmaxLossConfig::new(counts.to_vec()).init(device)?)
+            }
             Method::CrossEntropy => {
                 // Validates the histogram like the other methods.
-                ClassStats::new(class_counts)?;
-                Objective::Classifier(BalancedSoftmaxLoss::unshifted(class_counts.len(), device))
+                ClassStats::new(counts)?;
+                Objective::Classifier(BalancedSoftmaxLoss::unshifted(counts.len(), device))
             }
         })
     }

@@ -72,8 +72,8 @@ impl Recipe {
             batch_size: 128,
             lr: 0.1,
             schedule: ScheduleKind::Multistep,
-            projection_dim: Self::loss().dim,
-            effective_num_beta: Self::loss().effective_num_beta,
+            projection_dim: Self::loss().projection_dim,
+            effective_num_beta: Self::loss().contrastive.effective_num_beta,
             drop_last: true,
             normalization: None,
         }
@@ -120,7 +120,7 @@ impl Recipe {
     pub fn list_default() -> Self {
         Self {
             epochs: 90,
-            effective_num_beta: Self::loss().effective_num_beta,
+            effective_num_beta: Self::loss().contrastive.effective_num_beta,
             drop_last: false,
             ..Self::imagenet_lt()
         }

@@ -197,11 +197,70 @@ impl<N: ResComNetwork> LongTailModel<N> {
         }
     }
 
+    /// The network's logits on `batch` and the objective's losses, checked where
+    /// [`StepChecks`] says.
+    fn losses(&self, batch: Batch) -> (Tensor<2>, crate::Result<StepLosses>) {
+        let on_host = self.checks.on_host(&batch.labels.device());
+        match &self.objective {
+            Objective::ResCom(loss) => {
+                let output = self.network.heads(batch.images);
+                let logits = output.logits.clone();
+                let out = if on_host {
+                    loss.forward_trusted(output, batch.labels, &batch.host_labels)
+                } else {
+                    loss.forward(output, batch.labels)
+                };
+                let losses = out.map(|out| StepLosses {
+                    total: out.total,
+                    classification: out.classification,
+                    contrastive: Some(out.contrastive),
+                    inputs_finite: on_host.then_some(out.inputs_finite),
+                });
+                (logits, losses)
+            }
+            Objective::Classifier(loss) => {
+                let logits = self.network.logits(batch.images);
+                let losses = if on_host {
+                    loss.forward_trusted(logits.clone(), batch.labels, &batch.host_labels)
+                        .map(|out| StepLosses::classifier(out.loss, Some(out.inputs_finite)))
+                } else {
+                    loss.forward(logits.clone(), batch.labels)
+                        .map(|value| StepLosses::classifier(value, None))
+                };
+                (logits, losses)
+            }
+        }
+    }
+
     fn scaled(&self, total: Tensor<1>) -> Tensor<1> {
         if self.gradient_scale == 1.0 {
             total
         } else {
             total.mul_scalar(self.gradient_scale)
+        }
+    }
+}
+
+/// The losses of one training step, before the backward pass.
+struct StepLosses {
+    /// The loss the gradients come from, `[1]`.
+    total: Tensor<1>,
+    /// The classification term, `[1]`.
+    classification: Tensor<1>,
+    /// The contrastive term before its weight, `[1]`, for ResCom.
+    contrastive: Option<Tensor<1>>,
+    /// The finiteness flag, when the step checked on the host.
+    inputs_finite: Option<Tensor<1, Bool>>,
+}
+
+impl StepLosses {
+    /// A classifier-only objective, whose total is its classification term.
+    fn classifier(loss: Tensor<1>, inputs_finite: Option<Tensor<1, Bool>>) -> Self {
+        Self {
+            total: loss.clone(),
+            classification: loss,
+            contrastive: None,
+            inputs_finite,
         }
     }
 }
@@ -267,50 +326,23 @@ impl<N: ResComNetwork> TrainStep for LongTailModel<N> {
         let started = Instant::now();
         let images = batch.images_in_batch;
         let targets = batch.labels.clone();
-        let on_host = self.checks.on_host(&targets.device());
-        let (logits, losses) = match &self.objective {
-            Objective::ResCom(loss) => {
-                let output = self.network.heads(batch.images);
-                let logits = output.logits.clone();
-                let out = if on_host {
-                    loss.forward_trusted(output, batch.labels, &batch.host_labels)
-                } else {
-                    loss.forward(output, batch.labels)
-                };
-                let losses = out.map(|out| {
-                    let finite = on_host.then_some(out.inputs_finite);
-                    (out.total, out.classification, Some(out.contrastive), finite)
-                });
-                (logits, losses)
-            }
-            Objective::Classifier(loss) => {
-                let logits = self.network.logits(batch.images);
-                let losses = if on_host {
-                    loss.forward_trusted(logits.clone(), batch.labels, &batch.host_labels)
-                        .map(|(value, finite)| (value.clone(), value, None, Some(finite)))
-                } else {
-                    loss.forward(logits.clone(), batch.labels)
-                        .map(|value| (value.clone(), value, None, None))
-                };
-                (logits, losses)
-            }
-        };
+        let (logits, losses) = self.losses(batch);
         match losses {
-            Ok((total, classification, contrastive, inputs_finite)) => {
-                let grads = self.scaled(total.clone()).backward();
+            Ok(losses) => {
+                let grads = self.scaled(losses.total.clone()).backward();
                 TrainOutput::new(
                     self,
                     grads,
                     TrainStepOutput {
-                        total: total.detach(),
-                        classification: classification.detach(),
-                        contrastive: contrastive.map(Tensor::detach),
+                        total: losses.total.detach(),
+                        classification: losses.classification.detach(),
+                        contrastive: losses.contrastive.map(Tensor::detach),
                         logits: logits.detach(),
                         targets,
                         images,
                         started,
                         failure: None,
-                        inputs_finite,
+                        inputs_finite: losses.inputs_finite,
                     },
                 )
             }

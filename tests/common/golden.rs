@@ -7,6 +7,8 @@ use rescom::{ResComLossConfig, ResComLossInput};
 use serde::Deserialize;
 
 use super::{close, ints, matrix_as, scalar, to_ints, to_vec};
+use rescom::ClassBalancedContrastiveLossConfig;
+use rescom::HardPairMinerConfig;
 
 /// The shipped cases, `(file name, JSON text)`, embedded at compile time; `tests/golden.rs`
 /// checks that this list and the directory agree.
@@ -147,14 +149,20 @@ pub fn run_case(case: &Case, device: &Device, precision: Precision) -> Vec<Strin
     let c = &case.config;
     let mut failures = Vec::new();
     let loss = ResComLossConfig::new(c.class_counts.clone())
-        .with_dim(c.dim)
+        .with_projection_dim(c.dim)
         .with_queue_per_class(c.queue_per_class)
-        .with_hard_positives(c.hard_positives)
-        .with_hard_negatives(c.hard_negatives)
-        .with_temperature(c.temperature)
         .with_contrast_weight(c.contrast_weight)
-        .with_effective_num_beta(c.effective_num_beta)
-        .with_prior_strength(c.prior_strength)
+        .with_mining(
+            HardPairMinerConfig::new()
+                .with_hard_positives(c.hard_positives)
+                .with_hard_negatives(c.hard_negatives),
+        )
+        .with_contrastive(
+            ClassBalancedContrastiveLossConfig::new()
+                .with_temperature(c.temperature)
+                .with_effective_num_beta(c.effective_num_beta)
+                .with_prior_strength(c.prior_strength),
+        )
         .init(device)
         .expect("golden config is valid");
     let loss = loss

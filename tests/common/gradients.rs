@@ -13,6 +13,7 @@ use rescom::{
 };
 
 use super::{scalar, to_vec};
+use rescom::ClassStats;
 
 const H: f64 = 1e-6;
 
@@ -161,12 +162,18 @@ impl FifoSetup {
     pub fn build(&self, device: &Device, dtype: DType, kind: MemoryKind) -> ResComLoss {
         let (classes, per_class, dim) = (self.classes, self.per_class, self.dim);
         let config = ResComLossConfig::new(vec![40, 20, 10, 5])
-            .with_dim(dim)
+            .with_projection_dim(dim)
             .with_queue_per_class(per_class)
-            .with_hard_positives(2)
-            .with_hard_negatives(5)
-            .with_prior_strength(0.4)
-            .with_effective_num_beta(0.99);
+            .with_mining(
+                HardPairMinerConfig::new()
+                    .with_hard_positives(2)
+                    .with_hard_negatives(5),
+            )
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new()
+                    .with_prior_strength(0.4)
+                    .with_effective_num_beta(0.99),
+            );
         let normalized = l2_normalize(tensor(
             &self.keys,
             [classes * per_class, dim],
@@ -240,11 +247,11 @@ pub fn cases() -> Vec<GradientCase> {
         [8, 5],
         move |raw| {
             let device = raw.device();
-            let loss = ClassBalancedContrastiveLossConfig::new(vec![50, 20, 10, 5])
+            let loss = ClassBalancedContrastiveLossConfig::new()
                 .with_temperature(0.3)
                 .with_effective_num_beta(0.99)
                 .with_prior_strength(0.7)
-                .init(&device)
+                .init(&ClassStats::new(&[50, 20, 10, 5]).unwrap(), &device)
                 .unwrap();
             loss.forward(l2_normalize(raw), labels(&y, &device), None)
                 .unwrap()
@@ -278,11 +285,11 @@ pub fn cases() -> Vec<GradientCase> {
                 .with_hard_negatives(5)
                 .init(classes, per_class)
                 .unwrap();
-            let loss = ClassBalancedContrastiveLossConfig::new(vec![40, 20, 10, 5])
+            let loss = ClassBalancedContrastiveLossConfig::new()
                 .with_temperature(0.25)
                 .with_effective_num_beta(0.999)
                 .with_prior_strength(0.5)
-                .init(&device)
+                .init(&ClassStats::new(&[40, 20, 10, 5]).unwrap(), &device)
                 .unwrap();
             let q = l2_normalize(raw);
             let mined = miner
@@ -299,15 +306,21 @@ pub fn cases() -> Vec<GradientCase> {
     let logits = random(rows * classes, 8);
     let build = move |device: &Device| {
         ResComLossConfig::new(vec![60, 30, 15, 8, 4])
-            .with_dim(dim)
+            .with_projection_dim(dim)
             .with_queue_per_class(3)
-            .with_hard_positives(2)
-            .with_hard_negatives(7)
-            .with_temperature(0.2)
             .with_contrast_weight(0.8)
-            .with_effective_num_beta(0.999)
-            .with_prior_strength(0.3)
             .with_seed(9)
+            .with_mining(
+                HardPairMinerConfig::new()
+                    .with_hard_positives(2)
+                    .with_hard_negatives(7),
+            )
+            .with_contrastive(
+                ClassBalancedContrastiveLossConfig::new()
+                    .with_temperature(0.2)
+                    .with_effective_num_beta(0.999)
+                    .with_prior_strength(0.3),
+            )
             .init(device)
             .unwrap()
     };

@@ -13,7 +13,8 @@ use rescom::data::{
     Dataset, EvalLoader, InMemoryDataset, LoaderConfig, Pipeline, Step, TwoViewLoader,
 };
 use rescom::run::RunData;
-use rescom::train::{LossSettings, LrSchedule, Method, Parts, ResComNetwork, TrainConfig};
+use rescom::train::{LrSchedule, Method, ResComNetwork, TrainConfig};
+use rescom::{HardPairMinerConfig, ResComLossConfig};
 use rescom::{ResComLossInput, Result, Rng};
 
 /// Image side.
@@ -114,15 +115,11 @@ pub fn run_data(device: &Device) -> Result<RunData> {
 /// `epochs` epochs, evaluated after each.
 pub fn run_config(epochs: usize, dataset: &str) -> TrainConfig {
     TrainConfig {
-        method: Method::Rescom,
-        parts: Parts::default(),
-        loss: LossSettings {
-            dim: 4,
-            queue_per_class: 2,
-            hard_positives: 1,
-            hard_negatives: 2,
-            ..LossSettings::default()
-        },
+        method: Method::ResCom,
+        loss: ResComLossConfig::new(vec![8, 4, 2])
+            .with_projection_dim(4)
+            .with_queue_per_class(2)
+            .with_mining(HardPairMinerConfig::new().with_hard_negatives(2)),
         epochs,
         schedule: LrSchedule::cifar_recipe(0.05, epochs),
         momentum: 0.9,
