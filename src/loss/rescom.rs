@@ -291,7 +291,7 @@ impl ResComLoss {
     /// The class-balanced queue as it stands (a cheap copy: tensors are reference-counted).
     ///
     /// # Panics
-    /// Never for a loss built with the default [`MemoryKind::ClassBalanced`]; use
+    /// Never for a loss built with the default [`MemoryKind::ClassBalanced`](crate::MemoryKind::ClassBalanced); use
     /// [`ResComLoss::memory`] for a loss built with another memory.
     pub fn queue(&self) -> ClassBalancedQueue {
         match self.memory.snapshot() {
