@@ -10,15 +10,15 @@
 //!   (the training example's default is 2); `elem/s` is two-view samples per second delivered
 //!   to the consumer.
 
-#[path = "support/allocator.rs"]
-mod allocator;
-
 use std::sync::Arc;
 
 use burn::tensor::Device;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rescom::Rng;
 use rescom::data::{Dataset, Image, InMemoryDataset, LoaderConfig, Pipeline, TwoViewLoader};
+use rescom_support::allocator;
+
+rescom_support::use_mimalloc!();
 
 fn dataset(n: usize) -> InMemoryDataset {
     let fixture = concat!(

@@ -13,13 +13,10 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rescom::l2_normalize;
 
-#[path = "support/allocator.rs"]
-mod allocator;
-#[path = "support/device.rs"]
-mod device;
-#[path = "support/loss_cases.rs"]
-mod loss_cases;
 use loss_cases::CASES;
+use rescom_support::{allocator, device, loss_cases};
+
+rescom_support::use_mimalloc!();
 
 fn bench_loss(c: &mut Criterion) {
     allocator::keep_freed_memory();

@@ -29,11 +29,10 @@ use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelC
 use rescom::nn::{apply, conv2d};
 use rescom::{BalancedSoftmaxLossConfig, ResComLossConfig, Rng};
 
-#[path = "support/allocator.rs"]
-mod allocator;
-#[path = "support/optim.rs"]
-mod optim;
 use optim::sgd;
+use rescom_support::{allocator, optim};
+
+rescom_support::use_mimalloc!();
 
 const ROWS: usize = 256;
 const CLASSES: usize = 100;

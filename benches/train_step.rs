@@ -16,15 +16,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rescom::train::StepChecks;
 
-#[path = "support/allocator.rs"]
-mod allocator;
-#[path = "support/device.rs"]
-mod device;
-#[path = "support/optim.rs"]
-mod optim;
-#[path = "support/train_steps.rs"]
-mod train_steps;
 use optim::sgd;
+use rescom_support::{allocator, device, optim, train_steps};
+
+rescom_support::use_mimalloc!();
 
 fn bench_train_step(c: &mut Criterion) {
     allocator::keep_freed_memory();

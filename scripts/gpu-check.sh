@@ -5,7 +5,7 @@
 #   scripts/gpu-check.sh --pack [--quick-check]   # here: build, strip, compress, add data + loaders
 #   scripts/gpu-check.sh --run                    # there: unpack and run (results in $OUT)
 #
-# --pack builds examples/gpu_check with `--no-default-features --features flex,report,vulkan`
+# --pack builds examples/train (whose `gpu-check` subcommand is the check) with `--no-default-features --features flex,report,vulkan`
 # (the GPU backend, flex for the dry run, and what the check needs; without gemm's AVX-512
 # kernels, which only the CPU paths would use) in its own target directory,
 # RESCOM_VULKAN_TARGET_DIR, default ~/.cache/rescom-target-vulkan, since the Burn feature set
@@ -51,8 +51,8 @@ pack() {
     RESCOM_COMMIT="$(git describe --always --dirty 2>/dev/null || echo unknown)" \
         CARGO_TARGET_DIR="$target" nice -n 19 \
         cargo build --release --no-default-features --features flex,report,vulkan \
-        --example gpu_check
-    local bin="$target/release/examples/gpu_check"
+        --example train
+    local bin="$target/release/examples/train"
 
     rm -rf "$PACK"
     mkdir -p "$PACK/data" "$PACK/gl"
@@ -106,7 +106,7 @@ pack() {
         work="$(mktemp -d)"
         xz -dc "$PACK/gpu_check.xz" >"$work/gpu_check"
         chmod +x "$work/gpu_check"
-        "$work/gpu_check" --backend flex --quick --data-dir "$PACK/data" --out "$work/out" \
+        "$work/gpu_check" gpu-check --backend flex --quick --data-dir "$PACK/data" --out "$work/out" \
             --criterion-dir "$work/criterion"
         rm -rf "$work"
     fi
@@ -182,7 +182,7 @@ run_there() {
     chmod +x "$work/gpu_check"
 
     stamp "gpu_check on $backend"
-    limited 300 "$work/gpu_check" --backend "$backend" --data-dir "$PACK/data" --out "$work/check" \
+    limited 300 "$work/gpu_check" gpu-check --backend "$backend" --data-dir "$PACK/data" --out "$work/check" \
         --criterion-dir "$work/criterion" ${check_args[@]+"${check_args[@]}"} >"$out/gpu_check.md"
     local rc=$?
     cat "$out/gpu_check.md"

@@ -81,6 +81,11 @@ pub use stats::*;
 #[doc = include_str!("../docs/method.md")]
 pub mod method {}
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 // The networks.
 #[cfg(feature = "models")]
 mod kernels;

@@ -13,6 +13,7 @@ use rescom::data::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE};
 use rescom::model::{ResComHead, ResComHeadConfig};
 use rescom::run::{RunOptions, evaluate_checkpoint, fit};
 use rescom::train::SectionFile;
+use rescom_support::small_run;
 
 fn assert_checkpoint_error<T>(result: rescom::Result<T>, needle: &str) {
     let Err(err) = result else {
@@ -365,8 +366,6 @@ fn images_beyond_the_decoding_limits_are_refused_from_their_header() {
 
 // ----- a run directory read back ----------------------------------------------------------
 
-#[path = "common/small_run.rs"]
-mod small_run;
 use small_run::{Small, eval_loader, run_config, run_data};
 
 fn test_loader() -> EvalLoader {

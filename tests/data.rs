@@ -500,7 +500,7 @@ fn loaders_are_deterministic_across_thread_counts_and_resumable() {
     let ds: Arc<dyn Dataset> = Arc::new(cifar10_fixture());
     let one = loader(&ds, Pipeline::cifar_train(), 6, 1, 1);
     let three = loader(&ds, Pipeline::cifar_train(), 6, 3, 4);
-    assert_eq!(one.steps_per_epoch(1), 4);
+    assert_eq!(one.steps_per_epoch(), 4);
     let a = collect(&one, 2, 0);
     assert_eq!(
         a,
@@ -574,7 +574,7 @@ fn two_view_batches_are_view_major() {
     config.drop_last = true;
     let dropping =
         TwoViewLoader::new(ds.clone(), Pipeline::cifar_train(), config, &Device::flex()).unwrap();
-    assert_eq!(dropping.steps_per_epoch(1), 2);
+    assert_eq!(dropping.steps_per_epoch(), 2);
     let batches: Vec<_> = dropping.epoch(0).unwrap().map(Result::unwrap).collect();
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0].images.dims(), [16, 3, 32, 32]);
@@ -593,6 +593,52 @@ fn two_view_batches_are_view_major() {
             .unwrap(),
         batch.labels
     );
+}
+
+/// `batch_size` is the global batch of a step: split across devices, each device's share of
+/// the epoch is cut into batches of `batch_size / devices` images, and a batch that does not
+/// split evenly is refused.
+#[test]
+fn the_batch_is_split_across_devices() {
+    use burn::data::dataloader::DataLoader;
+    let ds: Arc<dyn Dataset> = Arc::new(cifar10_fixture());
+    let global = loader(&ds, Pipeline::cifar_eval(), 6, 1, 1);
+    assert_eq!(
+        (global.replica_batch_size(), global.steps_per_epoch()),
+        (6, 4)
+    );
+    let split = loader(&ds, Pipeline::cifar_eval(), 6, 1, 1)
+        .split_across(2)
+        .unwrap();
+    assert_eq!(split.replica_batch_size(), 3);
+    // 20 images: each device's share of 10 in batches of 3 (3, 3, 3, 1).
+    assert_eq!(split.steps_per_epoch(), 4);
+    let shares = [split.slice(0, 10), split.slice(10, 20)];
+    for share in &shares {
+        let mut batches = share.iter();
+        let first = batches.next().unwrap().unwrap();
+        assert_eq!(first.images_in_batch, 3);
+        assert_eq!(first.images.dims(), [6, 3, 32, 32]);
+        assert_eq!(batches.count(), 3);
+    }
+    // The devices' first batches hold different images, together 6, the global batch.
+    let order = split.epoch_batches(0);
+    assert!(order.iter().all(|b| b.len() <= 3));
+    let err = loader(&ds, Pipeline::cifar_eval(), 6, 1, 1)
+        .split_across(4)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            rescom::Error::InvalidConfig {
+                field: "batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("4 devices"), "{err}");
 }
 
 #[test]

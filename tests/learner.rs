@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
+use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::optim::{GradientsAccumulator, GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 use burn::train::{Learner, TrainStep};
@@ -16,7 +17,10 @@ use rescom::data::{
 };
 use rescom::model::{BackboneConfig, CifarResNetConfig, ResComModel, ResComModelConfig};
 use rescom::run::{Devices, RunData, RunOptions, fit};
-use rescom::train::{LongTailModel, LrSchedule, Method, ResComNetwork, StepChecks, TrainConfig};
+use rescom::train::{
+    CheckpointDir, EpochLrScheduler, LongTailModel, LrSchedule, Method, Record, ResComNetwork,
+    StepChecks, TrainConfig,
+};
 use rescom::{
     ClassBalancedContrastiveLossConfig, HardPairMinerConfig, ResComLoss, ResComLossConfig, Rng,
 };
@@ -394,6 +398,30 @@ fn the_multi_device_strategy_runs_on_two_cpu_backends() {
     let pointers = queue(loss_of(&outcome.model)).1;
     let expected: Vec<i64> = COUNTS.iter().map(|&n| (2 * n % 4) as i64).collect();
     assert_eq!(pointers, expected);
+    // The batch of 10 is the global batch of a step: 5 images per device, so each device's
+    // 25 images take 5 steps an epoch (10 in all), not the 3 of a batch of 10 per device.
+    let checkpoints = CheckpointDir::new(dir.path().join("checkpoint"));
+    let schedule: LrSchedulerRecord = checkpoints.read(Record::Scheduler, 2).unwrap();
+    assert_eq!(EpochLrScheduler::steps_in(&schedule).unwrap(), 10);
+    // A global batch that does not split evenly across the devices is refused.
+    let err = fit(
+        &config(2),
+        network(&flex()),
+        data(9),
+        quiet(dir.path(), Devices::MultiDevice(vec![flex(), ndarray()])),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            rescom::Error::InvalidConfig {
+                field: "batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -437,5 +465,7 @@ fn loaders_are_burn_data_loaders_epoch_by_epoch() {
         .flat_map(|rows| rows[..rows.len() / 2].to_vec())
         .collect();
     assert_eq!(shares, whole_order);
-    assert_eq!(loader(8, &device).steps_per_epoch(2), 4); // 25 images per share
+    // Split across two devices: 25 images each, in batches of 4.
+    let split = loader(8, &device).split_across(2).unwrap();
+    assert_eq!(split.steps_per_epoch(), 7);
 }

@@ -24,8 +24,6 @@
 
 mod alloc;
 mod mutate;
-#[path = "../../tests/common/small_run.rs"]
-mod small_run;
 mod targets;
 
 #[global_allocator]

@@ -8,22 +8,16 @@ use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use burn::train::LearnerSummary;
-use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
-use burn::train::metric::MetricDefinition;
-use burn::train::renderer::{
-    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining,
-};
+use burn::train::renderer::MetricsRenderer;
 use rescom::data::MAX_IMAGE_BYTES;
 use rescom::data::{Cifar, Dataset, ListDataset, OnUnreadable, load_cifar_file, load_idx_pair};
-use rescom::report::read_history;
+use rescom::report::{SilentRenderer, read_history};
 use rescom::run::{RunOptions, evaluate_checkpoint, fit};
 use rescom::train::TrainConfig;
 use rescom::{Error, Result, Rng};
 
 use crate::mutate::{Field, fix_png_crcs, jpeg_fields, mutate, mutate_list, png_fields};
-use crate::small_run::{Small, eval_loader, run_data};
+use rescom_support::small_run::{Small, eval_loader, run_data};
 
 /// The files of one input: names relative to the target's directory, and their bytes.
 pub type Files = Vec<(&'static str, Vec<u8>)>;
@@ -619,59 +613,12 @@ const EXTRA_FILES: [&str; 3] = [
 const MANIFEST: &str = "manifest";
 
 /// A renderer that shows nothing (the worker's standard output carries its reports).
-struct Silent;
-
-impl MetricsRendererTraining for Silent {
-    fn update_train(&mut self, _: MetricState) {}
-    fn update_valid(&mut self, _: MetricState) {}
-    fn on_train_end(
-        &mut self,
-        _: Option<LearnerSummary>,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        Ok(())
-    }
-}
-
-impl MetricsRendererEvaluation for Silent {
-    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
-    fn on_test_end(
-        &mut self,
-        _: Option<LearnerSummary>,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        Ok(())
-    }
-}
-
-impl TrainingProgressLogger for Silent {
-    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
-    fn update_epoch(&mut self, _: usize) {}
-    fn start_split(&mut self, _: &str, _: usize) {}
-    fn update_split(&mut self, _: usize) {}
-    fn end_split(&mut self) {}
-    fn end(&mut self) {}
-    fn log_event_training(&mut self, _: String) {}
-}
-
-impl EvaluationProgressLogger for Silent {
-    fn start_global_progress(&mut self, _: usize) {}
-    fn start_test(&mut self, _: &str, _: usize) {}
-    fn update_test_progress(&mut self, _: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _: String) {}
-}
-
-impl MetricsRenderer for Silent {
-    fn manual_close(&mut self) {}
-    fn register_metric(&mut self, _: MetricDefinition) {}
-}
-
 fn silent() -> Option<Box<dyn MetricsRenderer>> {
-    Some(Box::new(Silent))
+    Some(Box::new(SilentRenderer))
 }
 
 fn run_config() -> TrainConfig {
-    crate::small_run::run_config(3, "fuzz seed: 14 images, 3 classes")
+    rescom_support::small_run::run_config(3, "fuzz seed: 14 images, 3 classes")
 }
 
 /// The burnpack header of a record: format version and metadata length.

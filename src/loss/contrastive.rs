@@ -17,11 +17,11 @@
 
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, DType, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
-use crate::mining::MinedPairs;
+use crate::mining::{MinedPairs, MinedSet};
 use crate::stats::{ClassStats, ClassVector};
 
 /// Configuration of a [`ClassBalancedContrastiveLoss`]: its hyper-parameters. The class
@@ -230,14 +230,49 @@ impl ClassBalancedContrastiveLoss {
         mined: Option<&MinedPairs>,
     ) -> Tensor<1> {
         let [rows, _] = embeddings.dims();
-        let device = embeddings.device();
-        let inv_tau = 1.0 / self.temperature;
-        let eta = self.prior_strength;
-        let with_prior = eta != 0.0;
-        let dtype = embeddings.dtype();
+        let (device, dtype) = (embeddings.device(), embeddings.dtype());
         let log_prior = self.log_prior.get(dtype, &device);
+        let mut contrast = self.in_batch(embeddings, labels.clone(), &log_prior);
+        if let Some(mined) = mined {
+            self.add_mined_positives(&mut contrast, mined, labels, &log_prior);
+            if let Some(negatives) = &mined.negatives {
+                contrast
+                    .parts
+                    .push(self.negative_logits(negatives, &log_prior));
+            }
+        }
+        let log_sum_exp = log_sum_exp(contrast.parts, rows, &device, dtype); // [M, 1]
+        let has_positive = contrast.positive_count.clone().greater_elem(0.0);
+        let mean_positive = contrast.positive_sum / contrast.positive_count.clamp_min(1.0);
+        (log_sum_exp - mean_positive)
+            .mask_fill(has_positive.bool_not(), 0.0)
+            .reshape([rows])
+    }
 
-        // In-batch part: [M, M] logits; the diagonal (self pair) is excluded.
+    /// `eta * log prior` of each class in `classes`, shaped `shape`.
+    fn prior_term<const D: usize>(
+        &self,
+        log_prior: &Tensor<1>,
+        classes: Tensor<1, Int>,
+        shape: [usize; D],
+    ) -> Tensor<D> {
+        log_prior
+            .clone()
+            .select(0, classes)
+            .mul_scalar(self.prior_strength)
+            .reshape(shape)
+    }
+
+    /// The in-batch part: `[M, M]` logits with the self pair excluded, and the sums and counts
+    /// of the in-batch positives.
+    fn in_batch(
+        &self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        log_prior: &Tensor<1>,
+    ) -> Contrast {
+        let [rows, _] = embeddings.dims();
+        let (device, dtype) = (embeddings.device(), embeddings.dtype());
         let row_labels = labels.clone().reshape([rows, 1]).expand([rows, rows]);
         let col_labels = labels.clone().reshape([1, rows]).expand([rows, rows]);
         let not_self = Tensor::<2, Bool>::diag_mask([rows, rows], 0, &device);
@@ -245,86 +280,101 @@ impl ClassBalancedContrastiveLoss {
         let mut batch = embeddings
             .clone()
             .matmul(embeddings.transpose())
-            .mul_scalar(inv_tau);
-        if with_prior {
-            let column_prior = log_prior
-                .clone()
-                .select(0, labels.clone())
-                .mul_scalar(eta)
-                .reshape([1, rows])
-                .expand([rows, rows]);
-            batch = batch + column_prior;
+            .mul_scalar(1.0 / self.temperature);
+        if self.prior_strength != 0.0 {
+            let column_prior = self.prior_term(log_prior, labels, [1, rows]);
+            batch = batch + column_prior.expand([rows, rows]);
         }
         let positive = positive.float().cast(dtype);
-        let mut positive_sum = (batch.clone() * positive.clone()).sum_dim(1); // [M, 1]
-        let mut positive_count = positive.sum_dim(1); // [M, 1]
-        let mut parts = vec![batch.mask_fill(not_self.bool_not(), f32::NEG_INFINITY)];
+        Contrast {
+            positive_sum: (batch.clone() * positive.clone()).sum_dim(1),
+            positive_count: positive.sum_dim(1),
+            parts: vec![batch.mask_fill(not_self.bool_not(), f32::NEG_INFINITY)],
+        }
+    }
 
-        if let Some(mined) = mined {
-            let positives = mined.positives.similarities.clone().mul_scalar(inv_tau);
-            let k_pos = positives.dims()[1];
-            let positives = if with_prior {
-                let own_prior = log_prior
-                    .clone()
-                    .select(0, labels)
-                    .mul_scalar(eta)
-                    .reshape([rows, 1]);
-                positives + own_prior.expand([rows, k_pos])
-            } else {
-                positives
-            };
-            match &mined.positives.valid {
-                None => {
-                    positive_sum = positive_sum + positives.clone().sum_dim(1);
-                    positive_count = positive_count.add_scalar(k_pos as f64);
-                    parts.push(positives);
-                }
-                Some(valid) => {
-                    let weight = valid.clone().float().cast(dtype);
-                    positive_sum = positive_sum + (positives.clone() * weight.clone()).sum_dim(1);
-                    positive_count = positive_count + weight.sum_dim(1);
-                    parts.push(positives.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY));
-                }
+    /// Adds the mined positives (all positive) to `contrast`.
+    fn add_mined_positives(
+        &self,
+        contrast: &mut Contrast,
+        mined: &MinedPairs,
+        labels: Tensor<1, Int>,
+        log_prior: &Tensor<1>,
+    ) {
+        let positives = mined
+            .positives
+            .similarities
+            .clone()
+            .mul_scalar(1.0 / self.temperature);
+        let [rows, k_pos] = positives.dims();
+        let positives = if self.prior_strength != 0.0 {
+            let own_prior = self.prior_term(log_prior, labels, [rows, 1]);
+            positives + own_prior.expand([rows, k_pos])
+        } else {
+            positives
+        };
+        match &mined.positives.valid {
+            None => {
+                contrast.positive_sum =
+                    contrast.positive_sum.clone() + positives.clone().sum_dim(1);
+                contrast.positive_count = contrast.positive_count.clone().add_scalar(k_pos as f64);
+                contrast.parts.push(positives);
             }
-
-            if let Some(negatives) = &mined.negatives {
-                let mut logits = negatives.similarities.clone().mul_scalar(inv_tau);
-                if with_prior {
-                    let [_, k_neg] = logits.dims();
-                    let classes = negatives.classes.clone();
-                    let prior = log_prior
-                        .clone()
-                        .select(0, classes.reshape([rows * k_neg]))
-                        .mul_scalar(eta)
-                        .reshape([rows, k_neg]);
-                    logits = logits + prior;
-                }
-                if let Some(valid) = &negatives.valid {
-                    logits = logits.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY);
-                }
-                parts.push(logits);
+            Some(valid) => {
+                let weight = valid.clone().float().cast(positives.dtype());
+                contrast.positive_sum =
+                    contrast.positive_sum.clone() + (positives.clone() * weight.clone()).sum_dim(1);
+                contrast.positive_count = contrast.positive_count.clone() + weight.sum_dim(1);
+                contrast
+                    .parts
+                    .push(positives.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY));
             }
         }
-
-        // log-sum-exp over all parts with one shared, detached row maximum.
-        let row_max = Tensor::cat(parts.iter().map(|p| p.clone().max_dim(1)).collect(), 1)
-            .max_dim(1)
-            .detach(); // [M, 1]
-        let sum_exp = parts
-            .into_iter()
-            .map(|p| {
-                let width = p.dims()[1];
-                (p - row_max.clone().expand([rows, width])).exp().sum_dim(1)
-            })
-            .fold(Tensor::<2>::zeros([rows, 1], (&device, dtype)), |a, b| {
-                a + b
-            });
-        let log_sum_exp = sum_exp.log() + row_max; // [M, 1]
-
-        let has_positive = positive_count.clone().greater_elem(0.0);
-        let mean_positive = positive_sum / positive_count.clamp_min(1.0);
-        (log_sum_exp - mean_positive)
-            .mask_fill(has_positive.bool_not(), 0.0)
-            .reshape([rows])
     }
+
+    /// The logits of the mined negatives, invalid entries at minus infinity.
+    fn negative_logits(&self, negatives: &MinedSet, log_prior: &Tensor<1>) -> Tensor<2> {
+        let mut logits = negatives
+            .similarities
+            .clone()
+            .mul_scalar(1.0 / self.temperature);
+        if self.prior_strength != 0.0 {
+            let [rows, k_neg] = logits.dims();
+            let classes = negatives.classes.clone().reshape([rows * k_neg]);
+            logits = logits + self.prior_term(log_prior, classes, [rows, k_neg]);
+        }
+        if let Some(valid) = &negatives.valid {
+            logits = logits.mask_fill(valid.clone().bool_not(), f32::NEG_INFINITY);
+        }
+        logits
+    }
+}
+
+/// The contrast logits of every row in parts (in-batch, mined positives, mined negatives), with
+/// the sum and the count of each row's positive logits.
+struct Contrast {
+    parts: Vec<Tensor<2>>,
+    /// `[M, 1]`.
+    positive_sum: Tensor<2>,
+    /// `[M, 1]`.
+    positive_count: Tensor<2>,
+}
+
+/// The log-sum-exp of each row over all `parts`, with one shared, detached row maximum.
+///
+/// # Shapes
+/// - `parts`: `[M, *]` each
+/// - output: `[M, 1]`
+fn log_sum_exp(parts: Vec<Tensor<2>>, rows: usize, device: &Device, dtype: DType) -> Tensor<2> {
+    let row_max = Tensor::cat(parts.iter().map(|p| p.clone().max_dim(1)).collect(), 1)
+        .max_dim(1)
+        .detach(); // [M, 1]
+    let sum_exp = parts
+        .into_iter()
+        .map(|p| {
+            let width = p.dims()[1];
+            (p - row_max.clone().expand([rows, width])).exp().sum_dim(1)
+        })
+        .fold(Tensor::<2>::zeros([rows, 1], (device, dtype)), |a, b| a + b);
+    sum_exp.log() + row_max
 }

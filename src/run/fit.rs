@@ -98,7 +98,12 @@ pub fn fit<N: ResComNetwork>(
         data_seed: data.train.config().seed,
     };
     let model = build_model(config, network, &options)?;
-    let steps_per_epoch = data.train.steps_per_epoch(options.devices.all().len());
+    // `batch_size` is the global batch of a step, split across the devices.
+    let data = RunData {
+        train: data.train.split_across(options.devices.all().len())?,
+        test: data.test,
+    };
+    let steps_per_epoch = data.train.steps_per_epoch();
     let start = if options.resume {
         resume(&out, &state, model, steps_per_epoch)?
     } else {

@@ -4,12 +4,71 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::tensor::{TensorReadError, Transaction};
+use burn::tensor::{ExecutionError, TensorReadError, Transaction};
 use burn::train::metric::{Adaptor, Metric, MetricMetadata, MetricName, SerializedEntry};
 use serde::{Deserialize, Serialize};
 
 use super::{TRAIN_RECORD, read_error};
 use crate::train::TrainStepOutput;
+
+/// The values a step's record needs, read from the device in one transaction.
+struct StepValues {
+    total: f64,
+    classification: f64,
+    contrastive: Option<f64>,
+    /// Training rows whose top class is their label.
+    hits: f64,
+    /// The finiteness flag, when the step checked on the host.
+    inputs_finite: Option<bool>,
+}
+
+impl StepValues {
+    fn read(step: &TrainStepOutput) -> Result<Self, ExecutionError> {
+        let rows = step.targets.dims()[0];
+        let hits = step
+            .logits
+            .clone()
+            .argmax(1)
+            .reshape([rows])
+            .equal(step.targets.clone())
+            .int()
+            .sum();
+        let mut transaction = Transaction::default()
+            .register(step.total.clone())
+            .register(step.classification.clone())
+            .register(hits);
+        if let Some(c) = &step.contrastive {
+            transaction = transaction.register(c.clone());
+        }
+        // The finiteness flag of a step that checked on the host, read with its values.
+        if let Some(flag) = &step.inputs_finite {
+            transaction = transaction.register(flag.clone().int());
+        }
+        let values = transaction.try_execute()?;
+        let scalar = |i: usize| -> f64 {
+            values[i]
+                .clone()
+                .convert::<f64>()
+                .try_into_vec::<f64>()
+                .ok()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(f64::NAN)
+        };
+        let inputs_finite = step.inputs_finite.as_ref().map(|_| {
+            values
+                .last()
+                .and_then(|flag| flag.clone().convert::<i64>().try_into_vec::<i64>().ok())
+                != Some(vec![0])
+        });
+        Ok(Self {
+            total: scalar(0),
+            classification: scalar(1),
+            contrastive: step.contrastive.as_ref().map(|_| scalar(3)),
+            hits: scalar(2),
+            inputs_finite,
+        })
+    }
+}
 
 /// What one epoch of training produced (the evaluation comes separately).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,32 +179,8 @@ impl Metric for TrainRecordMetric {
             )));
         }
         let rows = step.targets.dims()[0];
-        let hits = step
-            .logits
-            .clone()
-            .argmax(1)
-            .reshape([rows])
-            .equal(step.targets.clone())
-            .int()
-            .sum();
-        let mut transaction = Transaction::default()
-            .register(step.total.clone())
-            .register(step.classification.clone())
-            .register(hits);
-        if let Some(c) = &step.contrastive {
-            transaction = transaction.register(c.clone());
-        }
-        // The finiteness flag of a step that checked on the host, read with its values.
-        if let Some(flag) = &step.inputs_finite {
-            transaction = transaction.register(flag.clone().int());
-        }
-        let values = transaction
-            .try_execute()
-            .map_err(|e| read_error(format!("{e:?}")))?;
-        if step.inputs_finite.is_some()
-            && let Some(flag) = values.last()
-            && flag.clone().convert::<i64>().try_into_vec::<i64>().ok() == Some(vec![0])
-        {
+        let read = StepValues::read(step).map_err(|e| read_error(format!("{e:?}")))?;
+        if read.inputs_finite == Some(false) {
             self.sums.failed = true;
             return Err(read_error(format!(
                 "training stopped at {}: the network's logits or projections hold NaN or \
@@ -153,17 +188,13 @@ impl Metric for TrainRecordMetric {
                 at()
             )));
         }
-        let scalar = |i: usize| -> f64 {
-            values[i]
-                .clone()
-                .convert::<f64>()
-                .try_into_vec::<f64>()
-                .ok()
-                .and_then(|v| v.first().copied())
-                .unwrap_or(f64::NAN)
-        };
-        let (total, classification, hits) = (scalar(0), scalar(1), scalar(2));
-        let contrastive = step.contrastive.as_ref().map(|_| scalar(3));
+        let StepValues {
+            total,
+            classification,
+            contrastive,
+            hits,
+            ..
+        } = read;
         if !total.is_finite() {
             self.sums.failed = true;
             return Err(read_error(format!(

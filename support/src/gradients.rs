@@ -12,7 +12,7 @@ use rescom::{
     l2_normalize,
 };
 
-use super::{scalar, to_vec};
+use crate::tensors::{scalar, to_vec};
 use rescom::ClassStats;
 
 const H: f64 = 1e-6;

@@ -35,19 +35,6 @@
 //! arguments, 3 when the device does not exist or cannot compute (with a message, and the
 //! JSON saying so).
 
-#[path = "train.rs"]
-#[allow(dead_code)]
-mod train_job;
-
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../benches/support/loss_cases.rs"]
-mod loss_cases;
-#[path = "../benches/support/optim.rs"]
-mod optim;
-#[path = "../benches/support/train_steps.rs"]
-mod train_steps;
-
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -60,7 +47,10 @@ use rescom::l2_normalize;
 use rescom::train::StepChecks;
 use serde_json::{Value, json};
 
-use train_job::device::panic_message;
+use rescom_support::device::panic_message;
+use rescom_support::{golden, gradients, loss_cases, optim, train_steps};
+
+use crate::{Backend, Checks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Section {
@@ -76,29 +66,6 @@ enum Section {
     Train,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// Pure-Rust CPU backend.
-    Flex,
-    /// burn-ndarray CPU backend.
-    Ndarray,
-    /// GPU through Vulkan (needs `--features vulkan`).
-    Vulkan,
-    /// NVIDIA GPU through CUDA (needs `--features cuda`).
-    Cuda,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Flex => "flex",
-            Backend::Ndarray => "ndarray",
-            Backend::Vulkan => "vulkan",
-            Backend::Cuda => "cuda",
-        }
-    }
-}
-
 const ALL: [Section; 5] = [
     Section::Golden,
     Section::Gradients,
@@ -107,9 +74,9 @@ const ALL: [Section; 5] = [
     Section::Train,
 ];
 
-#[derive(Debug, Parser)]
-#[command(about = "Check rescom on one device: golden cases, gradients, benches, a training run")]
-struct Cli {
+/// `train gpu-check`: check rescom on one device.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Cli {
     /// Device.
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
@@ -122,7 +89,7 @@ struct Cli {
     /// Where the timed steps and the training run check their inputs (auto: as the training
     /// loop does on the device, the trusted path on GPUs).
     #[arg(long, value_enum, default_value = "auto")]
-    step_checks: train_job::Checks,
+    step_checks: Checks,
     /// Directory holding fashion-mnist/ for the training run.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
@@ -378,15 +345,15 @@ impl Check {
         let device = self.device.clone().autodiff();
         let mut cases = Vec::new();
         let (mut passed, mut steps) = (0, 0);
-        for (file, text) in common::golden::SHIPPED {
-            let case = common::golden::Case::parse(text).map_err(|e| format!("{file}: {e}"))?;
+        for (file, text) in golden::SHIPPED {
+            let case = golden::Case::parse(text).map_err(|e| format!("{file}: {e}"))?;
             steps += case.steps.len();
-            let (status, failures) =
-                match guarded(|| common::golden::run_case(&case, &device, common::golden::F32)) {
-                    Ok(f) if f.is_empty() => ("pass", f),
-                    Ok(f) => ("fail", f),
-                    Err(e) => ("error", vec![e]),
-                };
+            let (status, failures) = match guarded(|| golden::run_case(&case, &device, golden::F32))
+            {
+                Ok(f) if f.is_empty() => ("pass", f),
+                Ok(f) => ("fail", f),
+                Err(e) => ("error", vec![e]),
+            };
             passed += usize::from(status == "pass");
             cases.push(json!({
                 "file": file,
@@ -416,14 +383,14 @@ impl Check {
         let device = self.device.clone().autodiff();
         let mut precisions = vec![(
             DType::F32,
-            common::gradients::F32,
+            gradients::F32,
             "float32",
             "relative 1e-4, absolute 1e-5",
         )];
         if self.device.supports_dtype(DType::F64) {
             precisions.push((
                 DType::F64,
-                common::gradients::F64,
+                gradients::F64,
                 "float64",
                 "relative 1e-6, absolute 1e-8",
             ));
@@ -433,7 +400,7 @@ impl Check {
         for (dtype, tolerance, float, bounds) in precisions {
             let mut checks = Vec::new();
             let (mut passed, mut worst) = (0, 0.0f64);
-            let cases = common::gradients::cases();
+            let cases = gradients::cases();
             let total = cases.len();
             for case in cases {
                 let (status, detail) = match guarded(|| case.check(&device, dtype, tolerance)) {
@@ -663,11 +630,11 @@ impl Check {
         if self.cli.quick {
             args.push("--smoke".into());
         }
-        let parsed = train_job::Args::try_parse_from(&args).map_err(|e| e.to_string())?;
+        let parsed = crate::Args::try_parse_from(&args).map_err(|e| e.to_string())?;
         let checks = StepChecks::from(self.cli.step_checks);
         let trusted = train_steps::trusted(checks, &self.device.clone().autodiff());
         let start = Instant::now();
-        let result = guarded(|| train_job::run(parsed).map_err(|e| e.to_string()));
+        let result = guarded(|| crate::run(parsed).map_err(|e| e.to_string()));
         let seconds = start.elapsed().as_secs_f64();
         self.memory.sample();
         result??;
@@ -760,9 +727,9 @@ impl Check {
 /// Writes the default job's training subset and the test set as raw IDX files.
 fn write_data(cli: &Cli, dir: &Path) -> Result<(), String> {
     let args =
-        train_job::Args::try_parse_from(["train", "--data-dir", &cli.data_dir.to_string_lossy()])
+        crate::Args::try_parse_from(["train", "--data-dir", &cli.data_dir.to_string_lossy()])
             .map_err(|e| e.to_string())?;
-    let data = train_job::load_data(&args).map_err(|e| e.to_string())?;
+    let data = crate::load_data(&args).map_err(|e| e.to_string())?;
     let target = dir.join("fashion-mnist");
     for (prefix, set) in [("train", &data.train), ("t10k", &data.test)] {
         let n = set.len();
@@ -794,9 +761,9 @@ fn write_data(cli: &Cli, dir: &Path) -> Result<(), String> {
         );
     }
     // Read back as the training run will: the same images, labels and order.
-    let args = train_job::Args::try_parse_from(["train", "--data-dir", &dir.to_string_lossy()])
+    let args = crate::Args::try_parse_from(["train", "--data-dir", &dir.to_string_lossy()])
         .map_err(|e| e.to_string())?;
-    let again = train_job::load_data(&args).map_err(|e| e.to_string())?;
+    let again = crate::load_data(&args).map_err(|e| e.to_string())?;
     for (prefix, written, read) in [
         ("train", &data.train, &again.train),
         ("t10k", &data.test, &again.test),
@@ -818,8 +785,8 @@ fn write_data(cli: &Cli, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn main() {
-    let cli = Cli::parse();
+/// Runs the check; exits the process with the status the module docs give.
+pub(crate) fn main(cli: Cli) {
     if let Some(dir) = &cli.write_data {
         if let Err(e) = write_data(&cli, dir) {
             eprintln!("error: {e}");
@@ -827,7 +794,7 @@ fn main() {
         }
         return;
     }
-    train_job::allocator::keep_freed_memory();
+    rescom_support::allocator::keep_freed_memory();
     install_panic_hook();
     let sections: Vec<Section> = if cli.only.is_empty() {
         ALL.to_vec()
@@ -842,7 +809,7 @@ fn main() {
         "quick": cli.quick,
         "sections": {},
     });
-    let device = match train_job::device::open(cli.backend.name()) {
+    let device = match rescom_support::device::open(cli.backend.name()) {
         Ok(device) => device,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,7 +14,6 @@ use burn::tensor::{Device, Tensor};
 ///
 /// # Panics
 /// When that device is unknown, not compiled in, or absent: a bench cannot run without it.
-#[allow(dead_code)]
 pub fn bench_device() -> Device {
     let name = bench_device_name();
     match open(&name) {
@@ -24,13 +23,11 @@ pub fn bench_device() -> Device {
 }
 
 /// The name in `RESCOM_BENCH_DEVICE`, `flex` when unset.
-#[allow(dead_code)]
 pub fn bench_device_name() -> String {
     std::env::var("RESCOM_BENCH_DEVICE").unwrap_or_else(|_| "flex".into())
 }
 
 /// Whether the backend called `name` runs on a GPU.
-#[allow(dead_code)]
 pub fn is_gpu(name: &str) -> bool {
     matches!(name, "vulkan" | "cuda")
 }

@@ -2,7 +2,6 @@
 //! 4x4 dataset of three classes, its loaders and a ResCom configuration. Shared by
 //! `tests/damaged_files.rs` and the fuzz example's checkpoint target, which both need a real
 //! run directory to damage.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Device, Tensor};
 use rescom::{ResComLossConfig, ResComLossInput};
 use serde::Deserialize;
 
-use super::{close, ints, matrix_as, scalar, to_ints, to_vec};
+use crate::tensors::{close, ints, matrix_as, scalar, to_ints, to_vec};
 use rescom::ClassBalancedContrastiveLossConfig;
 use rescom::HardPairMinerConfig;
 
@@ -15,29 +15,29 @@ use rescom::HardPairMinerConfig;
 pub const SHIPPED: [(&str, &str); 7] = [
     (
         "absent_classes_all_negatives.json",
-        include_str!("../golden/absent_classes_all_negatives.json"),
+        include_str!("../../tests/golden/absent_classes_all_negatives.json"),
     ),
     (
         "cifar10_like.json",
-        include_str!("../golden/cifar10_like.json"),
+        include_str!("../../tests/golden/cifar10_like.json"),
     ),
     (
         "no_hard_negatives.json",
-        include_str!("../golden/no_hard_negatives.json"),
+        include_str!("../../tests/golden/no_hard_negatives.json"),
     ),
     (
         "overwrite_ring.json",
-        include_str!("../golden/overwrite_ring.json"),
+        include_str!("../../tests/golden/overwrite_ring.json"),
     ),
     (
         "prior_in_contrast.json",
-        include_str!("../golden/prior_in_contrast.json"),
+        include_str!("../../tests/golden/prior_in_contrast.json"),
     ),
     (
         "single_slot_per_class.json",
-        include_str!("../golden/single_slot_per_class.json"),
+        include_str!("../../tests/golden/single_slot_per_class.json"),
     ),
-    ("tiny.json", include_str!("../golden/tiny.json")),
+    ("tiny.json", include_str!("../../tests/golden/tiny.json")),
 ];
 
 /// Float type of a run and its tolerance (relative, absolute).

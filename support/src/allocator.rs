@@ -1,4 +1,4 @@
-//! The global allocator of the benches and examples.
+//! The global allocator of the benches and examples ([`use_mimalloc!`](crate::use_mimalloc)).
 //!
 //! Burn's CPU backends allocate and free the same large buffers at every training step. With
 //! glibc's allocator each large buffer is returned to the kernel when freed and page-faulted in
@@ -6,8 +6,17 @@
 //! back. Measured on the ResCom loss benches (`cargo bench --bench loss`) this halves the
 //! time of a step; see BENCHMARKS.md.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use mimalloc::MiMalloc;
+
+/// Makes mimalloc the global allocator of the binary that calls it (at the top level of its
+/// crate): `rescom_support::use_mimalloc!();`.
+#[macro_export]
+macro_rules! use_mimalloc {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::allocator::MiMalloc = $crate::allocator::MiMalloc;
+    };
+}
 
 /// `mi_option_purge_delay` in mimalloc's `mimalloc.h` (v2 and v3).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

@@ -16,11 +16,13 @@
 //! The loop is burn-train's Learner (`rescom::run::fit`): its dashboard on a terminal,
 //! plain progress lines otherwise, its checkpoints (written atomically, validated on
 //! `--resume`), and its strategies for several devices (`--devices`, `--ddp`).
+//!
+//! `train gpu-check` checks one device in this same binary (see `gpu_check.rs`): the golden
+//! cases, the gradient checks, the benches' work and a short run of the default job.
 
-#[path = "../benches/support/allocator.rs"]
-pub(crate) mod allocator;
-#[path = "../benches/support/device.rs"]
-pub(crate) mod device;
+mod gpu_check;
+
+use rescom_support::{allocator, device};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,8 @@ use rescom::report::Summary;
 use rescom::run::{Devices, RunData, RunOptions, evaluate_checkpoint, fit};
 use rescom::train::{Ablation, Method, Recipe, ScheduleKind, StepChecks, TrainConfig};
 use rescom::{ClassBalancedContrastiveLossConfig, HardPairMinerConfig};
+
+rescom_support::use_mimalloc!();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DatasetName {
@@ -100,7 +104,7 @@ impl From<Schedule> for ScheduleKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
+pub(crate) enum Backend {
     /// Pure-Rust CPU backend (SIMD + threads).
     Flex,
     /// burn-ndarray CPU backend (requires `--features ndarray`).
@@ -109,6 +113,18 @@ enum Backend {
     Vulkan,
     /// NVIDIA GPU through CUDA (requires `--features cuda`).
     Cuda,
+}
+
+impl Backend {
+    /// The backend's name, as `rescom_support::device::open` takes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Vulkan => "vulkan",
+            Backend::Cuda => "cuda",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,7 +149,6 @@ impl From<Checks> for StepChecks {
 }
 
 #[derive(Debug, Parser)]
-#[command(about = "Train ResCom (or a baseline) on a long-tailed dataset")]
 pub(crate) struct Args {
     /// Dataset.
     #[arg(long, value_enum, default_value = "fashion-mnist-lt")]
@@ -267,8 +282,7 @@ fn recipe() -> ResComLossConfig {
 /// The autodiff device `index` of `backend`, or why there is none (not compiled in, absent,
 /// or unable to compute).
 fn device(backend: Backend, index: usize) -> Result<Device, String> {
-    let name = format!("{backend:?}").to_lowercase();
-    Ok(device::open_at(&name, index)?.autodiff())
+    Ok(device::open_at(backend.name(), index)?.autodiff())
 }
 
 /// Where to train, from `--backend`, `--devices` and `--ddp`.
@@ -586,8 +600,32 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The command line: a training run, or `gpu-check`.
+#[derive(Debug, Parser)]
+#[command(
+    about = "Train ResCom (or a baseline) on a long-tailed dataset",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Check rescom on one device: golden cases, gradients, benches, a training run.
+    GpuCheck(gpu_check::Cli),
+}
+
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let cli = Cli::parse();
+    if let Some(Command::GpuCheck(check)) = cli.command {
+        gpu_check::main(check);
+        return;
+    }
+    if let Err(e) = run(cli.args) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
