@@ -189,7 +189,7 @@ fn a_learner_run_of_two_epochs_through_the_public_api() {
     let summary = outcome.summary.expect("both epochs are evaluated");
     assert_eq!(summary.epochs, 2);
     assert_eq!(summary.last.images, 24);
-    assert!(outcome.history.iter().all(|r| r.loss.is_finite()));
+    assert!(outcome.history.iter().all(|r| r.train.loss.is_finite()));
     for file in ["summary.json", "metrics.csv", "curves.svg", "run.json"] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
@@ -393,7 +393,7 @@ fn the_multi_device_strategy_runs_on_two_cpu_backends() {
     )
     .unwrap();
     assert_eq!(outcome.epochs_done(), 2);
-    assert!(outcome.history.iter().all(|r| r.loss.is_finite()));
+    assert!(outcome.history.iter().all(|r| r.train.loss.is_finite()));
     // Every image's view-1 key reached the queue once per epoch, from either replica.
     let pointers = queue(loss_of(&outcome.model)).1;
     let expected: Vec<i64> = COUNTS.iter().map(|&n| (2 * n % 4) as i64).collect();

@@ -270,8 +270,8 @@ fn resumed_runs_are_bit_identical() {
                 .iter()
                 .cloned()
                 .map(|mut r| {
-                    r.seconds = 0.0;
-                    r.images_per_second = 0.0;
+                    r.train.seconds = 0.0;
+                    r.train.images_per_second = 0.0;
                     r
                 })
                 .collect::<Vec<_>>()
@@ -334,7 +334,7 @@ fn the_run_learns_and_writes_its_summary() {
         "the separable synthetic task should be learnt: top-1 {top1}"
     );
     let history = &outcome.history;
-    assert!(history.last().unwrap().loss < history[0].loss);
+    assert!(history.last().unwrap().train.loss < history[0].train.loss);
     // Evaluations every 3 epochs and after the last one.
     let evaluated: Vec<usize> = history
         .iter()

@@ -10,9 +10,10 @@ use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::Update;
 use crate::check;
 use crate::error::{Error, Result};
-use crate::ops::{class_mask, int_dtype, on_device, overwrite_rows};
+use crate::ops::{class_mask, on_device, overwrite_rows};
 use crate::rng::Rng;
 
 /// Configuration of a [`ClassBalancedQueue`].
@@ -242,21 +243,13 @@ impl ClassBalancedQueue {
             return;
         }
         let (classes, queue_per_class) = (self.num_classes, self.queue_per_class as i64);
-        // The update is plain state: compute it off the autodiff graph, then give the result
-        // the autodiff association the stored keys had.
-        let stored = self.keys.val();
-        let autodiff = stored.is_autodiff();
-        let queue = stored.detach().without_autodiff();
-        let device = queue.device();
-        let keys = keys
-            .detach()
-            .without_autodiff()
-            .to_device(&device)
-            .cast(queue.dtype());
-        // Integers in the device's own width, whatever backend the state or labels came from.
-        let int = int_dtype(&device);
-        let pointers = self.pointers.val().without_autodiff().cast(int);
-        let labels = labels.without_autodiff().to_device(&device).cast(int);
+        let update = Update::new(self.keys.val(), keys, labels);
+        let pointers = self.pointers.val().without_autodiff().cast(update.int);
+        let (queue, keys, labels) = (
+            update.queue.clone(),
+            update.keys.clone(),
+            update.labels.clone(),
+        );
 
         let one_hot = class_mask(labels.clone(), classes).int(); // [N, C]
         let counts = one_hot.clone().sum_dim(0).reshape([classes]); // [C]
@@ -280,11 +273,7 @@ impl ClassBalancedQueue {
         let queue = overwrite_rows(queue, slot, survives, keys);
         let pointers = pointers.add(counts).remainder_scalar(queue_per_class);
 
-        let (queue, pointers) = if autodiff {
-            (queue.autodiff(), pointers.autodiff())
-        } else {
-            (queue, pointers)
-        };
+        let (queue, pointers) = (update.restore(queue), update.restore(pointers));
         self.keys = Param::initialized(self.keys.id, queue).set_require_grad(false);
         self.pointers = Param::initialized(self.pointers.id, pointers);
     }

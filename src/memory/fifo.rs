@@ -9,9 +9,10 @@ use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor};
 
+use super::Update;
 use crate::check;
 use crate::error::{Error, Result};
-use crate::ops::{int_dtype, on_device, overwrite_rows};
+use crate::ops::{on_device, overwrite_rows};
 
 /// Configuration of a [`FifoQueue`].
 #[derive(Config, Debug)]
@@ -133,20 +134,15 @@ impl FifoQueue {
             return;
         }
         let size = self.len();
-        let stored = self.keys.val();
-        let autodiff = stored.is_autodiff();
-        let queue = stored.detach().without_autodiff();
+        let update = Update::new(self.keys.val(), keys, labels);
+        let (queue, keys, labels) = (
+            update.queue.clone(),
+            update.keys.clone(),
+            update.labels.clone(),
+        );
         let device = queue.device();
-        let keys = keys
-            .detach()
-            .without_autodiff()
-            .to_device(&device)
-            .cast(queue.dtype());
-        // Integers in the device's own width, whatever backend the state or labels came from.
-        let int = int_dtype(&device);
-        let slot_labels = self.labels.val().without_autodiff().cast(int);
-        let labels = labels.without_autodiff().to_device(&device).cast(int);
-        let pointer = self.pointer.val().without_autodiff().cast(int);
+        let slot_labels = self.labels.val().without_autodiff().cast(update.int);
+        let pointer = self.pointer.val().without_autodiff().cast(update.int);
 
         let offsets = Tensor::<1, Int>::arange(0..rows as i64, &device);
         let slots = offsets
@@ -166,11 +162,11 @@ impl FifoQueue {
             .add_scalar(rows as i64)
             .remainder_scalar(size as i64);
 
-        let (queue, slot_labels, pointer) = if autodiff {
-            (queue.autodiff(), slot_labels.autodiff(), pointer.autodiff())
-        } else {
-            (queue, slot_labels, pointer)
-        };
+        let (queue, slot_labels, pointer) = (
+            update.restore(queue),
+            update.restore(slot_labels),
+            update.restore(pointer),
+        );
         self.keys = Param::initialized(self.keys.id, queue).set_require_grad(false);
         self.labels = Param::initialized(self.labels.id, slot_labels);
         self.pointer = Param::initialized(self.pointer.id, pointer);

@@ -13,6 +13,8 @@ pub(crate) use shared::SharedMemory;
 
 use burn::module::Module;
 use burn::tensor::{DType, Int, Tensor};
+
+use crate::ops::int_dtype;
 use serde::{Deserialize, Serialize};
 
 /// Which memory the contrastive branch mines from.
@@ -58,6 +60,54 @@ impl KeyMemory {
         match self {
             KeyMemory::ClassBalanced(queue) => queue.enqueue_unchecked(keys, labels),
             KeyMemory::Fifo(queue) => queue.enqueue_unchecked(keys, labels),
+        }
+    }
+}
+
+/// What a queue's update is computed from, off the autodiff graph (the update is plain
+/// state): the stored keys, the new keys on their device in their type, the labels in the
+/// device's own integer width (whatever backend the state or labels came from), and whether
+/// the stored keys were on an autodiff device, the association the result gets back
+/// ([`Update::restore`]).
+pub(crate) struct Update {
+    pub(crate) queue: Tensor<2>,
+    pub(crate) keys: Tensor<2>,
+    pub(crate) labels: Tensor<1, Int>,
+    pub(crate) int: DType,
+    autodiff: bool,
+}
+
+impl Update {
+    /// The inputs of an update of `stored` with `keys` of class `labels`.
+    pub(crate) fn new(stored: Tensor<2>, keys: Tensor<2>, labels: Tensor<1, Int>) -> Self {
+        let autodiff = stored.is_autodiff();
+        let queue = stored.detach().without_autodiff();
+        let device = queue.device();
+        let keys = keys
+            .detach()
+            .without_autodiff()
+            .to_device(&device)
+            .cast(queue.dtype());
+        let int = int_dtype(&device);
+        let labels = labels.without_autodiff().to_device(&device).cast(int);
+        Self {
+            queue,
+            keys,
+            labels,
+            int,
+            autodiff,
+        }
+    }
+
+    /// `tensor` with the autodiff association of the stored keys.
+    pub(crate) fn restore<const D: usize, K>(&self, tensor: Tensor<D, K>) -> Tensor<D, K>
+    where
+        K: burn::tensor::kind::Autodiff,
+    {
+        if self.autodiff {
+            tensor.autodiff()
+        } else {
+            tensor
         }
     }
 }

@@ -19,18 +19,11 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Learning rate of the epoch.
     pub lr: f64,
-    /// Mean total training loss.
-    pub loss: f64,
-    /// Mean classification term.
-    pub classification: f64,
-    /// Mean contrastive term (before its weight); `None` for methods without one.
-    pub contrastive: Option<f64>,
-    /// Top-1 accuracy on the training rows (augmented views, logits unshifted).
-    pub train_top1: f64,
-    /// Training throughput in images per second (each image counted once, not per view).
-    pub images_per_second: f64,
-    /// Wall-clock seconds of the epoch's training steps.
-    pub seconds: f64,
+    /// The epoch's training (its fields appear at the top level of each line of
+    /// `metrics.jsonl`: `loss`, `classification`, `contrastive`, `train_top1`,
+    /// `images_per_second`, `seconds`).
+    #[serde(flatten)]
+    pub train: TrainRecord,
     /// Evaluation on the test set after the epoch, if one was run.
     pub eval: Option<EvalReport>,
 }
@@ -43,16 +36,16 @@ impl EpochRecord {
         let mut line = format!(
             "epoch {}: loss {:.4} (cls {:.4}",
             self.epoch + 1,
-            self.loss,
-            self.classification
+            self.train.loss,
+            self.train.classification
         );
-        if let Some(con) = self.contrastive {
+        if let Some(con) = self.train.contrastive {
             line.push_str(&format!(", con {con:.4}"));
         }
         line.push_str(&format!(
             "), train top-1 {:.1} %, {:.0} img/s, lr {:.4}",
-            100.0 * self.train_top1,
-            self.images_per_second,
+            100.0 * self.train.train_top1,
+            self.train.images_per_second,
             self.lr
         ));
         if let Some(eval) = &self.eval {
@@ -73,12 +66,7 @@ impl EpochRecord {
         Self {
             epoch,
             lr,
-            loss: train.loss,
-            classification: train.classification,
-            contrastive: train.contrastive,
-            train_top1: train.train_top1,
-            images_per_second: train.images_per_second,
-            seconds: train.seconds,
+            train,
             eval,
         }
     }
@@ -114,12 +102,12 @@ pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
             "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.epoch,
             r.lr,
-            r.loss,
-            r.classification,
-            opt(r.contrastive),
-            r.train_top1,
-            r.images_per_second,
-            r.seconds,
+            r.train.loss,
+            r.train.classification,
+            opt(r.train.contrastive),
+            r.train.train_top1,
+            r.train.images_per_second,
+            r.train.seconds,
             opt(e.map(|e| e.top1)),
             opt(e.map(|e| e.top5)),
             opt(e.and_then(|e| e.many)),
@@ -165,12 +153,14 @@ mod tests {
         let mut record = EpochRecord {
             epoch: 2,
             lr: 0.1,
-            loss: 1.25,
-            classification: 1.0,
-            contrastive: Some(0.5),
-            train_top1: 0.412,
-            images_per_second: 950.0,
-            seconds: 2.0,
+            train: TrainRecord {
+                loss: 1.25,
+                classification: 1.0,
+                contrastive: Some(0.5),
+                train_top1: 0.412,
+                images_per_second: 950.0,
+                seconds: 2.0,
+            },
             eval: None,
         };
         assert_eq!(

@@ -50,7 +50,13 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
 
         let max_loss = history
             .iter()
-            .flat_map(|r| [r.loss, r.classification, r.contrastive.unwrap_or(0.0)])
+            .flat_map(|r| {
+                [
+                    r.train.loss,
+                    r.train.classification,
+                    r.train.contrastive.unwrap_or(0.0),
+                ]
+            })
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max)
             .max(1e-6)
@@ -62,9 +68,9 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
                 .collect()
         };
         let losses: [Series<EpochRecord>; 3] = [
-            ("total", BLUE, |r| Some(r.loss)),
-            ("classification", RED, |r| Some(r.classification)),
-            ("contrastive", GREEN, |r| r.contrastive),
+            ("total", BLUE, |r| Some(r.train.loss)),
+            ("classification", RED, |r| Some(r.train.classification)),
+            ("contrastive", GREEN, |r| r.train.contrastive),
         ];
         let curves = losses.map(|(name, color, value)| (name, color, points(&value)));
         line_chart(&left, "training loss", epochs, max_loss, &curves)
@@ -182,12 +188,14 @@ mod tests {
         EpochRecord {
             epoch,
             lr: 0.1,
-            loss: 2.0 / (epoch + 1) as f64,
-            classification: 1.0,
-            contrastive: Some(0.5),
-            train_top1: 0.3,
-            images_per_second: 100.0,
-            seconds: 1.0,
+            train: crate::train::TrainRecord {
+                loss: 2.0 / (epoch + 1) as f64,
+                classification: 1.0,
+                contrastive: Some(0.5),
+                train_top1: 0.3,
+                images_per_second: 100.0,
+                seconds: 1.0,
+            },
             eval: Some(EvalReport {
                 top1: 0.5,
                 top5: 0.9,
