@@ -93,7 +93,10 @@ impl Predictions {
 ///
 /// Each batch costs one read from the device (the top classes, the confidences and the
 /// label's log-probability); the features stay on the device until [`Evaluation::report`]
-/// computes their diagnostics.
+/// computes their diagnostics: `N x (F + D)` values for `N` test images with `F`-dimensional
+/// features and `D`-dimensional projections (about 400 MB in `f32` for ImageNet-LT's 50,000
+/// test images with ResNet-50). A network that gives no features
+/// ([`ResComNetwork::evaluate`](crate::train::ResComNetwork::evaluate)'s default) keeps none.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
