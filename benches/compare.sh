@@ -262,8 +262,9 @@ def fmt(v, spec):
 
 
 span = f"epochs 2..{epochs}" if epochs > 1 else "the only epoch"
+label = f"{epochs} epoch{'s' if epochs > 1 else ''}"
 print()
-print(f"the README's main job, {epochs} epochs; threads: {threads} (both sides), 2 loader "
+print(f"the README's main job, {label}; threads: {threads} (both sides), 2 loader "
       f"workers each; img/s: training images per second (each image once, not per view), mean "
       f"over {span}; ratio = rescom / pytorch img/s (> 1: rescom is faster); wall: the whole "
       "program, evaluations and start-up included")
@@ -273,9 +274,9 @@ print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for method in methods:
     r, p = results.get(("rescom", method), {}), results.get(("pytorch", method), {})
     ratio = r["rate"] / p["rate"] if r.get("rate") and p.get("rate") else None
-    pct = lambda v: None if v is None else 100 * v  # noqa: E731
-    print(f"| {method}, {epochs} epochs | {fmt(r.get('rate'), '.1f')} | {fmt(p.get('rate'), '.1f')} "
-          f"| {fmt(ratio, '.2f')} | {fmt(pct(r.get('top1')), '.2f')} % | {fmt(pct(p.get('top1')), '.2f')} % "
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    print(f"| {method}, {label} | {fmt(r.get('rate'), '.1f')} | {fmt(p.get('rate'), '.1f')} "
+          f"| {fmt(ratio, '.2f')} | {pct(r.get('top1'))} | {pct(p.get('top1'))} "
           f"| {fmt(r.get('wall'), '.1f')} | {fmt(p.get('wall'), '.1f')} |")
 PYEOF
     exit "$STATUS"

@@ -285,7 +285,7 @@ def main(argv=None):
                          args.seed)
     print(f"# Fashion-MNIST-LT: {len(train_labels)} training images in {classes} classes "
           f"({max(counts)} .. {min(counts)} per class), {len(test_labels)} test images; "
-          f"{args.method} with resnet{DEPTH}, {args.epochs} epochs, batch {BATCH} x 2 views; "
+          f"{args.method} with resnet{DEPTH}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, batch {BATCH} x 2 views; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{args.workers} loader workers", file=sys.stderr, flush=True)
 
