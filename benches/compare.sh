@@ -3,6 +3,8 @@
 #
 #   benches/compare.sh [--pytorch-only] [--no-run-rust] [--quick] [--rounds N] [--device cpu|cuda]
 #                      [--features LIST]
+#   benches/compare.sh --job [--epochs N] [--method LIST] [--data-dir DIR] [--lt-data DIR]
+#                      [--pytorch-only] [--features LIST]
 #
 # 1. checks that python3 can import torch and numpy;
 # 2. runs `cargo bench --bench loss` and `cargo bench --bench train_step` (unless
@@ -15,6 +17,12 @@
 # PyTorch, and the table shows the median of each side and the median (and range) of the
 # per-round ratios: on a shared machine whose speed drifts, paired rounds keep the ratio
 # honest. The training steps run once.
+#
+# With --job it compares whole runs instead: the README's main job (the `train` example with
+# its defaults, --epochs N) and benches/pytorch/default_job.py, the same job in PyTorch on the
+# CPU, one after the other in one sitting, on the same long-tailed subset (written once by
+# `train gpu-check --write-data`), with the same thread count and 2 loader workers each; one
+# table row per method with the mean images/s over epochs 2.. of each side and their ratio.
 set -euo pipefail
 
 usage() {
@@ -30,9 +38,22 @@ usage: benches/compare.sh [options]
                    set: use its own CARGO_TARGET_DIR)
   -h, --help       this help
 
+Whole runs (--job):
+  --job            run the README's main job with the crate and with PyTorch
+                   (benches/pytorch/default_job.py) instead of the benches
+  --epochs N       epochs of both runs (default 20, the job's own)
+  --method LIST    rescom (default), balanced-softmax, or both, comma-separated
+  --data-dir DIR   Fashion-MNIST as scripts/fetch-data.sh leaves it (default data)
+  --lt-data DIR    the subset already written by `train gpu-check --write-data DIR`
+                   (default: written into a temporary folder)
+  --pytorch-only   run only PyTorch (the crate's columns show n/a)
+  --features LIST  crate features of the `train` example (e.g. ndarray, with --backend
+                   set through TRAIN_ARGS)
+
 Environment: RAYON_NUM_THREADS (thread count for both sides; default: nproc),
 CARGO_TARGET_DIR / CRITERION_HOME (where criterion results are read), PYTHON
-(interpreter, default python3).
+(interpreter, default python3); with --job also TRAIN_BIN (the `train` example's binary to
+run instead of building it with cargo) and TRAIN_ARGS (more options for the crate's run).
 EOF
 }
 
@@ -42,6 +63,11 @@ QUICK=0
 ROUNDS=1
 DEVICE=cpu
 FEATURES=""
+JOB=0
+JOB_EPOCHS=20
+JOB_METHODS=rescom
+DATA_DIR=data
+LT_DATA=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --pytorch-only) PYTORCH_ONLY=1; RUN_RUST=0 ;;
@@ -54,6 +80,15 @@ while [[ $# -gt 0 ]]; do
         --device=*) DEVICE="${1#--device=}" ;;
         --features) [[ $# -ge 2 ]] || { echo "error: --features needs a value" >&2; exit 2; }
                     FEATURES="$2"; shift ;;
+        --job) JOB=1 ;;
+        --epochs) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "error: --epochs needs a positive integer" >&2; exit 2; }
+                  JOB_EPOCHS="$2"; shift ;;
+        --method) [[ $# -ge 2 && "$2" =~ ^(rescom|balanced-softmax)(,(rescom|balanced-softmax))*$ ]] || { echo "error: --method needs rescom, balanced-softmax or both, comma-separated" >&2; exit 2; }
+                  JOB_METHODS="$2"; shift ;;
+        --data-dir) [[ $# -ge 2 ]] || { echo "error: --data-dir needs a value" >&2; exit 2; }
+                    DATA_DIR="$2"; shift ;;
+        --lt-data) [[ $# -ge 2 ]] || { echo "error: --lt-data needs a value" >&2; exit 2; }
+                   LT_DATA="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -61,6 +96,11 @@ while [[ $# -gt 0 ]]; do
 done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Paths given on the command line are relative to where the script was called from.
+abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+[[ $JOB -eq 1 && "$DATA_DIR" != data ]] && DATA_DIR="$(abspath "$DATA_DIR")"
+[[ -n "$LT_DATA" ]] && LT_DATA="$(abspath "$LT_DATA")"
+[[ -n "${TRAIN_BIN:-}" ]] && TRAIN_BIN="$(abspath "$TRAIN_BIN")"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
 export PYTHONDONTWRITEBYTECODE=1
@@ -91,7 +131,7 @@ echo "== threads: $THREADS (both sides)" >&2
 STATUS=0
 
 # ---- 2. Rust side ---------------------------------------------------------------------
-if [[ $RUN_RUST -eq 1 ]]; then
+if [[ $RUN_RUST -eq 1 && $JOB -eq 0 ]]; then
     if ! command -v cargo >/dev/null 2>&1; then
         echo "error: cargo not found; install Rust (https://rustup.rs) or pass --pytorch-only" >&2
         exit 1
@@ -101,6 +141,146 @@ if [[ $RUN_RUST -eq 1 ]]; then
 fi
 CARGO_ARGS=()
 [[ -n "$FEATURES" ]] && CARGO_ARGS=(--features "$FEATURES")
+
+# ---- whole runs (--job): the README's main job, crate and PyTorch -----------------------
+if [[ $JOB -eq 1 ]]; then
+    if [[ "$DEVICE" != cpu ]]; then
+        echo "error: --job runs PyTorch on the CPU only (benches/pytorch/default_job.py)" >&2
+        exit 2
+    fi
+    if ! "$PY" -c 'import torchvision, PIL' >/dev/null 2>&1; then
+        echo "error: $PY cannot import torchvision and PIL. Install them with:" >&2
+        echo "    pip install torchvision" >&2
+        exit 1
+    fi
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/rescom-job.XXXXXX")"
+    trap 'rm -rf "$WORK"' EXIT
+    now() { if [[ -n "${EPOCHREALTIME:-}" ]]; then echo "${EPOCHREALTIME/,/.}"; else date +%s; fi; }
+    BIN="${TRAIN_BIN:-}"
+    # The binary runs the crate's job and writes the subset, unless both are left out.
+    if [[ -z "$BIN" && ( $PYTORCH_ONLY -eq 0 || -z "$LT_DATA" ) ]]; then
+        if ! command -v cargo >/dev/null 2>&1; then
+            echo "error: cargo not found; install Rust (https://rustup.rs), set TRAIN_BIN, or pass --pytorch-only --lt-data DIR" >&2
+            exit 1
+        fi
+        echo "== cargo build --release ${CARGO_ARGS[*]:-} --example train" >&2
+        if ! BIN="$(cargo build --release ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"} --example train \
+                --message-format=json-render-diagnostics | "$PY" -c '
+import json, sys
+exe = ""
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "train":
+        exe = m.get("executable") or exe
+print(exe)')" || [[ -z "$BIN" || ! -x "$BIN" ]]; then
+            echo "error: could not build the train example" >&2
+            exit 1
+        fi
+    fi
+    if [[ -z "$LT_DATA" ]]; then
+        LT_DATA="$WORK/lt-data"
+        echo "== $BIN gpu-check --write-data $LT_DATA --data-dir $DATA_DIR" >&2
+        if ! "$BIN" gpu-check --write-data "$LT_DATA" --data-dir "$DATA_DIR" >&2; then
+            echo "error: could not write the job's data (scripts/fetch-data.sh brings Fashion-MNIST into data/)" >&2
+            exit 1
+        fi
+    fi
+    TRAIN_EXTRA=()
+    [[ -n "${TRAIN_ARGS:-}" ]] && read -r -a TRAIN_EXTRA <<< "$TRAIN_ARGS"
+    IFS=, read -r -a METHODS <<< "$JOB_METHODS"
+    for method in "${METHODS[@]}"; do
+        if [[ $PYTORCH_ONLY -eq 0 ]]; then
+            out="$WORK/rescom-$method"
+            cmd=("$BIN" --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS" --method "$method" --workers 2
+                 --out "$out" ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"})
+            echo "== ${cmd[*]}" >&2
+            t0="$(now)"
+            if "${cmd[@]}" >&2; then
+                echo "{\"side\": \"rescom\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"metrics\": \"$out/metrics.jsonl\"}" >> "$WORK/job.jsonl"
+            else
+                echo "warning: the crate's $method run failed; its columns will show n/a" >&2
+                STATUS=1
+            fi
+        fi
+        cmd=("$PY" benches/pytorch/default_job.py --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS"
+             --method "$method" --threads "$THREADS" --workers 2)
+        echo "== ${cmd[*]}" >&2
+        t0="$(now)"
+        if "${cmd[@]}" | tee "$WORK/pytorch-$method.out" >&2; then
+            echo "{\"side\": \"pytorch\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"output\": \"$WORK/pytorch-$method.out\"}" >> "$WORK/job.jsonl"
+        else
+            echo "warning: the PyTorch $method run failed; its columns will show n/a" >&2
+            STATUS=1
+        fi
+    done
+    "$PY" - "$WORK/job.jsonl" "$JOB_METHODS" "$JOB_EPOCHS" "$THREADS" <<'PYEOF'
+import json, sys
+
+runs_file, methods, epochs, threads = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), sys.argv[4]
+
+
+def json_lines(path):
+    try:
+        with open(path) as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("{"):
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        pass
+    except OSError:
+        return
+
+
+def mean_rate(rates):
+    """Mean images/s over epochs 2.. (the first is warm-up), or of the only epoch."""
+    rates = rates[1:] if len(rates) > 1 else rates
+    return sum(rates) / len(rates) if rates else None
+
+
+results = {}
+for run in json_lines(runs_file):
+    key, wall = (run["side"], run["method"]), run["end"] - run["start"]
+    if run["side"] == "rescom":
+        history = list(json_lines(run["metrics"]))
+        evals = [r["eval"] for r in history if r.get("eval")]
+        results[key] = {"rate": mean_rate([r["images_per_second"] for r in history]),
+                        "top1": evals[-1]["top1"] if evals else None, "wall": wall}
+    else:
+        last = [r for r in json_lines(run["output"]) if "images_per_second" in r]
+        if last:
+            results[key] = {"rate": last[-1]["images_per_second"], "top1": last[-1]["test_top1"],
+                            "wall": wall}
+
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+span = f"epochs 2..{epochs}" if epochs > 1 else "the only epoch"
+label = f"{epochs} epoch{'s' if epochs > 1 else ''}"
+print()
+print(f"the README's main job, {label}; threads: {threads} (both sides), 2 loader "
+      f"workers each; img/s: training images per second (each image once, not per view), mean "
+      f"over {span}; ratio = rescom / pytorch img/s (> 1: rescom is faster); wall: the whole "
+      "program, evaluations and start-up included")
+print()
+print("| job | rescom img/s | pytorch img/s | ratio | rescom top-1 | pytorch top-1 | rescom wall s | pytorch wall s |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for method in methods:
+    r, p = results.get(("rescom", method), {}), results.get(("pytorch", method), {})
+    ratio = r["rate"] / p["rate"] if r.get("rate") and p.get("rate") else None
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
+    print(f"| {method}, {label} | {fmt(r.get('rate'), '.1f')} | {fmt(p.get('rate'), '.1f')} "
+          f"| {fmt(ratio, '.2f')} | {pct(r.get('top1'))} | {pct(p.get('top1'))} "
+          f"| {fmt(r.get('wall'), '.1f')} | {fmt(p.get('wall'), '.1f')} |")
+PYEOF
+    exit "$STATUS"
+fi
 
 # Where criterion writes its results (same order criterion itself uses).
 if [[ -n "${CRITERION_HOME:-}" ]]; then

@@ -20,11 +20,11 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cifar_resnet import ResComNet  # noqa: E402
 from rescom_torch import (  # noqa: E402
     ResComLoss,
     build_index_tables,
@@ -190,64 +190,15 @@ def bench_mining(ctx: Ctx, s):
 
 
 # --------------------------------------------------------------------------------------
-# CIFAR ResNet-32 training step
+# CIFAR ResNet-32 training step (the network: cifar_resnet.py)
 # --------------------------------------------------------------------------------------
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.pad = (cout - cin) // 2 if (stride != 1 or cin != cout) else None
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.pad is None:
-            short = x
-        else:  # option A: subsample spatially, zero-pad the new channels on both sides
-            short = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(out + short)
-
-
-class ResNet32Rescom(nn.Module):
-    """CIFAR ResNet-32 (3 stages x 5 blocks, 16-32-64) + projection MLP + linear classifier."""
-
-    def __init__(self, num_classes=100, proj_dim=32, blocks=5):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            for b in range(blocks):
-                layers.append(BasicBlock(cin, cout, stride if b == 0 else 1))
-                cin = cout
-        self.layers = nn.Sequential(*layers)
-        self.proj = nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(inplace=True),
-                                  nn.Linear(64, proj_dim))
-        self.fc = nn.Linear(64, num_classes)
-        for mod in self.modules():
-            if isinstance(mod, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(mod.weight)
-
-    def features(self, x):
-        x = F.relu(self.bn(self.conv(x)))
-        x = self.layers(x)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # [B, 64]
-
-    def forward(self, x, with_projection=True):
-        h = self.features(x)
-        return self.fc(h), (self.proj(h) if with_projection else None)
 
 
 def bench_resnet(ctx: Ctx, rescom: bool, cpu_ms=None):
     s = CIFAR100
     n = 128
     torch.manual_seed(SEED)
-    model = ResNet32Rescom(len(s["counts"]), s["dim"]).to(ctx.device).train()
+    model = ResComNet(32, len(s["counts"]), s["dim"]).to(ctx.device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     g = ctx.gen(5)
     x = torch.randn(2 * n, 3, 32, 32, generator=g).to(ctx.device)

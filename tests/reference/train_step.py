@@ -26,10 +26,10 @@ done in float64 and again in float32.
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 # ----- configuration (mirrored in tests/train_step.rs) ---------------------------------------
@@ -125,63 +125,17 @@ def initial_queue(dtype):
 
 # ----- network --------------------------------------------------------------------------------
 
-
-class Block(nn.Module):
-    """Two 3x3 convolutions; option-A shortcut (subsample, zero channels on both sides)."""
-
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.stride, self.pad = stride, (planes - cin) // 2
-
-    def shortcut(self, x):
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        if self.pad:
-            x = F.pad(x, (0, 0, 0, 0, self.pad, self.pad))
-        return x
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+# The network is benches/pytorch/cifar_resnet.py's (the one PyTorch definition of the crate's
+# CIFAR ResNet and ResCom head), at this configuration.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benches", "pytorch"))
+from cifar_resnet import ResComNet  # noqa: E402
 
 
-class Backbone(nn.Module):
-    def __init__(self, depth, width):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv = nn.Conv2d(3, width, 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(width)
-        blocks, cin = [], width
-        for stage, planes in enumerate([width, 2 * width, 4 * width]):
-            for b in range(n):
-                blocks.append(Block(cin, planes, 2 if stage > 0 and b == 0 else 1))
-                cin = planes
-        self.blocks = nn.Sequential(*blocks)
-        self.feature_dim = cin
-
-    def forward(self, x):
-        return self.blocks(F.relu(self.bn(self.conv(x)))).mean(dim=(2, 3))
-
-
-class Model(nn.Module):
+class Model(ResComNet):
     """Backbone, projection MLP and classifier, registered in the order of the Rust fields."""
 
     def __init__(self):
-        super().__init__()
-        self.backbone = Backbone(DEPTH, WIDTH)
-        f = self.backbone.feature_dim
-        self.hidden = nn.Linear(f, f)
-        self.norm = nn.BatchNorm1d(f)
-        self.projection = nn.Linear(f, DIM)
-        self.classifier = nn.Linear(f, CLASSES)
-
-    def forward(self, x):
-        feat = self.backbone(x)
-        return self.classifier(feat), self.projection(F.relu(self.norm(self.hidden(feat))))
+        super().__init__(DEPTH, CLASSES, DIM, in_channels=3, width=WIDTH)
 
 
 # ----- loss and queue -------------------------------------------------------------------------
