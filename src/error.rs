@@ -217,6 +217,40 @@ pub enum Error {
         /// What burn-train reported.
         reason: String,
     },
+
+    // ----- prediction ---------------------------------------------------------------------
+    /// A run directory that does not exist or holds no `run.json`.
+    #[error(
+        "no run at {path}: {reason}; point it at the output directory of a training run (its \
+         `--out`)"
+    )]
+    NoRun {
+        /// The directory, or the `run.json` it lacks.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// A run whose network cannot be rebuilt from its `run.json`: it records no model
+    /// configuration (a network of the caller's own, trained through `run::fit` without
+    /// `RunOptions::model`).
+    #[error(
+        "{path} holds no model configuration, so its network cannot be rebuilt (a network of \
+         the caller's own?); build that network and load the checkpoint with \
+         `rescom::run::load_checkpoint`"
+    )]
+    NoModelConfig {
+        /// The run's `run.json`.
+        path: PathBuf,
+    },
+    /// A number of top classes that is 0 or above the number of classes.
+    #[error("top-k of {top_k} is impossible: it must lie in 1..={num_classes} (the run's classes)")]
+    InvalidTopK {
+        /// The requested number of classes.
+        top_k: usize,
+        /// Classes of the run.
+        num_classes: usize,
+    },
+
     /// Serialising or parsing JSON failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

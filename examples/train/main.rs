@@ -24,16 +24,15 @@ mod gpu_check;
 
 use rescom_support::{allocator, device};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
 use rescom::ResComLossConfig;
 use rescom::data::{
-    Dataset, EvalLoader, ImbalanceProfile, ListDataset, LoaderConfig, OnUnreadable, Pipeline,
-    Split, Subset, TwoViewLoader, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist,
-    long_tail_counts, subsample,
+    Dataset, DatasetSpec, EvalLoader, ImbalanceProfile, ListDataset, LoaderConfig, OnUnreadable,
+    Pipeline, Split, Subset, TwoViewLoader, long_tail_counts, subsample,
 };
 use rescom::model::BackboneConfig;
 use rescom::model::ResComModelConfig;
@@ -320,112 +319,47 @@ pub(crate) struct Data {
     eval_pipeline: Pipeline,
     description: String,
     channels: usize,
+    /// Where the test set comes from, recorded in run.json.
+    test_split: DatasetSpec,
+    /// The class names, where the dataset has well-known ones.
+    class_names: Option<Vec<String>>,
 }
 
+/// The images a smoke run evaluates: the first 512 of the test set keep it fast.
+const SMOKE_TEST_IMAGES: usize = 512;
+
 pub(crate) fn load_data(args: &Args) -> rescom::Result<Data> {
-    let (train_full, test, channels, name, default_n_max): (
-        Arc<dyn Dataset>,
-        Arc<dyn Dataset>,
-        _,
-        _,
-        _,
-    ) = match args.dataset {
-        DatasetName::FashionMnistLt => {
-            let dir = args.data_dir.join("fashion-mnist");
-            (
-                Arc::new(load_fashion_mnist(&dir, Split::Train)?),
-                Arc::new(load_fashion_mnist(&dir, Split::Test)?),
+    if matches!(args.dataset, DatasetName::List | DatasetName::Inaturalist) {
+        return load_list_data(args);
+    }
+    // Absolute paths in run.json, so that a run can be predicted from any directory.
+    let dir = std::path::absolute(&args.data_dir).map_err(|e| rescom::Error::Io {
+        path: args.data_dir.clone(),
+        source: e,
+    })?;
+    let (spec, channels, name, default_n_max): (fn(PathBuf, Split) -> DatasetSpec, _, _, _) =
+        match args.dataset {
+            DatasetName::FashionMnistLt => (
+                |d, s| DatasetSpec::fashion_mnist(d.join("fashion-mnist"), s),
                 1,
                 "Fashion-MNIST-LT",
                 600,
-            )
-        }
-        DatasetName::MnistLt => {
-            let dir = args.data_dir.join("mnist");
-            (
-                Arc::new(load_mnist(&dir, Split::Train)?),
-                Arc::new(load_mnist(&dir, Split::Test)?),
+            ),
+            DatasetName::MnistLt => (
+                |d, s| DatasetSpec::mnist(d.join("mnist"), s),
                 1,
                 "MNIST-LT",
                 600,
-            )
-        }
-        DatasetName::Cifar10Lt => (
-            Arc::new(load_cifar10(&args.data_dir, Split::Train)?),
-            Arc::new(load_cifar10(&args.data_dir, Split::Test)?),
-            3,
-            "CIFAR-10-LT",
-            5000,
-        ),
-        DatasetName::Cifar100Lt => (
-            Arc::new(load_cifar100(&args.data_dir, Split::Train)?),
-            Arc::new(load_cifar100(&args.data_dir, Split::Test)?),
-            3,
-            "CIFAR-100-LT",
-            500,
-        ),
-        DatasetName::List | DatasetName::Inaturalist => {
-            let missing = |what: &str| rescom::Error::InvalidConfig {
-                field: "list dataset",
-                reason: format!("list datasets need {what}"),
-            };
-            let root = args
-                .image_root
-                .clone()
-                .ok_or_else(|| missing("--image-root"))?;
-            let classes = args.num_classes.ok_or_else(|| missing("--num-classes"))?;
-            let policy = if args.skip_unreadable {
-                OnUnreadable::Skip
-            } else {
-                OnUnreadable::Fail
-            };
-            let open = |list: &Option<PathBuf>, flag: &str| -> rescom::Result<Arc<dyn Dataset>> {
-                let list = list.clone().ok_or_else(|| missing(flag))?;
-                let ds = ListDataset::open(&list, &root, classes, policy)?;
-                if !ds.skipped().is_empty() {
-                    eprintln!(
-                        "{}: skipped {} unreadable images",
-                        list.display(),
-                        ds.skipped().len()
-                    );
-                }
-                Ok(Arc::new(ds))
-            };
-            let train = open(&args.train_list, "--train-list")?;
-            let test = open(&args.test_list, "--test-list")?;
-            let size = args.image_size;
-            let (mut train_pipeline, mut eval_pipeline) = (
-                Pipeline::imagenet_train(size),
-                Pipeline::imagenet_eval(size),
-            );
-            let mut description = format!("list dataset ({classes} classes)");
-            if args.dataset == DatasetName::Inaturalist
-                && let Some((mean, std)) = Recipe::inaturalist().normalization
-            {
-                // The ImageNet pipelines with iNaturalist's statistics.
-                let restat = |p: &Pipeline| {
-                    Pipeline::new(
-                        p.steps().to_vec(),
-                        p.cutout(),
-                        &mean,
-                        &std,
-                        p.output_shape(),
-                    )
-                };
-                train_pipeline = restat(&train_pipeline)?;
-                eval_pipeline = restat(&eval_pipeline)?;
-                description = format!("iNaturalist ({classes} classes)");
-            }
-            return Ok(Data {
-                description,
-                train,
-                test,
-                train_pipeline,
-                eval_pipeline,
-                channels: 3,
-            });
-        }
-    };
+            ),
+            DatasetName::Cifar10Lt => (DatasetSpec::cifar10, 3, "CIFAR-10-LT", 5000),
+            _ => (DatasetSpec::cifar100, 3, "CIFAR-100-LT", 500),
+        };
+    let mut test_split = spec(dir.clone(), Split::Test);
+    if args.smoke {
+        test_split = test_split.with_first(SMOKE_TEST_IMAGES);
+    }
+    let train_full = spec(dir, Split::Train).open()?;
+    let test = test_split.open()?;
     let classes = train_full.num_classes();
     let n_max = args.n_max.unwrap_or(default_n_max);
     let counts = long_tail_counts(
@@ -451,6 +385,93 @@ pub(crate) fn load_data(args: &Args) -> rescom::Result<Data> {
         train_pipeline,
         eval_pipeline,
         channels,
+        class_names: test_split.class_names(),
+        test_split,
+    })
+}
+
+/// ImageNet-LT style list files (`--dataset list`) or iNaturalist's (`--dataset inaturalist`).
+fn load_list_data(args: &Args) -> rescom::Result<Data> {
+    let missing = |what: &str| rescom::Error::InvalidConfig {
+        field: "list dataset",
+        reason: format!("list datasets need {what}"),
+    };
+    let absolute = |path: PathBuf| {
+        std::path::absolute(&path).map_err(|source| rescom::Error::Io { path, source })
+    };
+    let root = absolute(
+        args.image_root
+            .clone()
+            .ok_or_else(|| missing("--image-root"))?,
+    )?;
+    let classes = args.num_classes.ok_or_else(|| missing("--num-classes"))?;
+    let policy = if args.skip_unreadable {
+        OnUnreadable::Skip
+    } else {
+        OnUnreadable::Fail
+    };
+    // Opened here rather than through the spec, to report the images skipped.
+    let open = |list: &Path| -> rescom::Result<Arc<dyn Dataset>> {
+        let ds = ListDataset::open(list, &root, classes, policy)?;
+        if !ds.skipped().is_empty() {
+            eprintln!(
+                "{}: skipped {} unreadable images",
+                list.display(),
+                ds.skipped().len()
+            );
+        }
+        Ok(Arc::new(ds))
+    };
+    let train = open(
+        &args
+            .train_list
+            .clone()
+            .ok_or_else(|| missing("--train-list"))?,
+    )?;
+    let test_list = absolute(
+        args.test_list
+            .clone()
+            .ok_or_else(|| missing("--test-list"))?,
+    )?;
+    let mut test = open(&test_list)?;
+    let mut test_split = DatasetSpec::list(test_list, &root, classes, policy);
+    if args.smoke {
+        test_split = test_split.with_first(SMOKE_TEST_IMAGES);
+        let n = test.len().min(SMOKE_TEST_IMAGES);
+        test = Arc::new(Subset::new(test, (0..n).collect())?);
+    }
+    let size = args.image_size;
+    let (mut train_pipeline, mut eval_pipeline) = (
+        Pipeline::imagenet_train(size),
+        Pipeline::imagenet_eval(size),
+    );
+    let mut description = format!("list dataset ({classes} classes)");
+    if args.dataset == DatasetName::Inaturalist
+        && let Some((mean, std)) = Recipe::inaturalist().normalization
+    {
+        // The ImageNet pipelines with iNaturalist's statistics.
+        let restat = |p: &Pipeline| {
+            Pipeline::new(
+                p.steps().to_vec(),
+                p.cutout(),
+                &mean,
+                &std,
+                p.output_shape(),
+            )
+        };
+        train_pipeline = restat(&train_pipeline)?;
+        eval_pipeline = restat(&eval_pipeline)?;
+        description = format!("iNaturalist ({classes} classes)");
+    }
+    Ok(Data {
+        description,
+        train,
+        test,
+        train_pipeline,
+        eval_pipeline,
+        channels: 3,
+        test_split,
+        class_names: None,
     })
 }
 
@@ -526,9 +547,8 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let backbone = arch
         .parse::<BackboneConfig>()?
         .with_in_channels(data.channels);
-    let network = ResComModelConfig::new(backbone, classes)
-        .with_projection_dim(proj_dim)
-        .init(&device)?;
+    let model = ResComModelConfig::new(backbone, classes).with_projection_dim(proj_dim);
+    let network = model.init(&device)?;
     let loader_config = |seed| LoaderConfig {
         batch_size: batch,
         workers: args.workers,
@@ -538,15 +558,8 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         drop_last: recipe.drop_last,
         seed,
     };
-    let test_set: Arc<dyn Dataset> = if args.smoke {
-        // A slice of the test set keeps the smoke run fast.
-        let n = data.test.len().min(512);
-        Arc::new(Subset::new(data.test.clone(), (0..n).collect())?)
-    } else {
-        data.test.clone()
-    };
     let test = EvalLoader::new(
-        test_set,
+        data.test.clone(),
         data.eval_pipeline.clone(),
         loader_config(args.seed),
         &device.clone().inner(),
@@ -586,6 +599,10 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     options.resume = args.resume;
     options.stop_after = args.stop_after;
     options.step_checks = args.step_checks.into();
+    // What rebuilds the run for prediction (examples/predict.rs).
+    options.model = Some(model);
+    options.class_names = data.class_names;
+    options.test_split = Some(data.test_split);
     let outcome = fit(&config, network, RunData { train, test }, options)?;
     if let Some(summary) = &outcome.summary {
         summary.print_table(None);

@@ -19,8 +19,9 @@ use crate::error::{Error, Result};
 const PIXELS: usize = 3 * 32 * 32;
 const SOURCE: &str = "https://www.cs.toronto.edu/~kriz/";
 
-/// Which CIFAR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which CIFAR (`"ten"` or `"hundred"` in files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Cifar {
     /// CIFAR-10: 10 classes, one label byte.
     Ten,

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use crate::data::dataset::InMemoryDataset;
 use crate::error::{Error, Result};
 
-/// Which part of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which part of a dataset (`"train"` or `"test"` in files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Split {
     /// Training images.
     Train,

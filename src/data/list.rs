@@ -15,8 +15,9 @@ use crate::data::dataset::Dataset;
 use crate::data::image::Image;
 use crate::error::{Error, Result};
 
-/// What to do with list entries whose image cannot be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do with list entries whose image cannot be read (`"fail"` or `"skip"` in files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OnUnreadable {
     /// Fail when the dataset is opened.
     Fail,
@@ -192,6 +193,34 @@ fn check_dimensions(w: u32, h: u32) -> std::result::Result<(), String> {
 /// Decodes an image file to 8-bit RGB within the limits: the dimensions are checked from the
 /// header, and the decoder's output buffer counts towards its allocation limit.
 fn decode(path: &Path) -> Result<Image> {
+    let rgb = decode_dynamic(path)?.into_rgb8();
+    let (w, h) = rgb.dimensions();
+    Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
+}
+
+/// Decodes an image file (JPEG or PNG, the format taken from the content) within the limits
+/// of [`ListDataset`], keeping grey images grey: one 8-bit channel for a grey image (its alpha
+/// dropped), three (RGB) for any other.
+///
+/// # Errors
+/// [`Error::Image`] naming the file when it cannot be read or decoded (missing, truncated,
+/// not an image, beyond the limits).
+pub(crate) fn decode_image_file(path: &Path) -> Result<Image> {
+    let decoded = decode_dynamic(path)?;
+    if decoded.color().has_color() {
+        let rgb = decoded.into_rgb8();
+        let (w, h) = rgb.dimensions();
+        Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
+    } else {
+        let grey = decoded.into_luma8();
+        let (w, h) = grey.dimensions();
+        Image::new(1, h as usize, w as usize, grey.into_raw())
+    }
+}
+
+/// Decodes an image file within the limits: the dimensions are checked from the header, and
+/// the decoder's output buffer counts towards its allocation limit.
+fn decode_dynamic(path: &Path) -> Result<image::DynamicImage> {
     let fail = |reason: String| Error::Image {
         path: path.to_path_buf(),
         reason,
@@ -207,11 +236,7 @@ fn decode(path: &Path) -> Result<Image> {
         .reserve(decoder.total_bytes())
         .and_then(|()| decoder.set_limits(limits))
         .map_err(|e| fail(e.to_string()))?;
-    let rgb = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| fail(e.to_string()))?
-        .into_rgb8();
-    let (w, h) = rgb.dimensions();
-    Image::from_interleaved(3, h as usize, w as usize, rgb.as_raw())
+    image::DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))
 }
 
 impl Dataset for ListDataset {

@@ -5,7 +5,8 @@
 //! - the [`Dataset`] trait, the contiguous [`InMemoryDataset`] and [`Subset`];
 //! - readers: CIFAR-10/100, binary version ([`load_cifar`]); IDX files, MNIST and
 //!   Fashion-MNIST, raw or gzipped ([`load_idx_pair`]); ImageNet-LT-style list files of JPEG
-//!   and PNG images ([`ListDataset`]);
+//!   and PNG images ([`ListDataset`]); a dataset by where it lives, as a run records it
+//!   ([`DatasetSpec`]);
 //! - exponential and step long-tailed subsets with their class counts ([`LongTailed`],
 //!   [`long_tail_counts`]; [method](crate::method#long-tailed-splits-and-shot-groups));
 //! - per-view augmentation pipelines ([`Pipeline`] of [`Step`]s: crop, flip, AutoAugment,
@@ -43,6 +44,7 @@ mod image;
 mod list;
 mod loader;
 mod longtail;
+mod spec;
 
 pub use augment::timm_randaugment::TimmRandAugment;
 pub use augment::{
@@ -53,8 +55,10 @@ pub use cifar::{Cifar, load_cifar, load_cifar_file, load_cifar10, load_cifar100,
 pub use dataset::{Dataset, InMemoryDataset, Subset};
 pub use idx::{Split, load_fashion_mnist, load_idx_pair, load_mnist};
 pub use image::Image;
+pub(crate) use list::decode_image_file;
 pub use list::{ListDataset, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, OnUnreadable};
 pub use loader::{Batch, EvalLoader, HostBatch, LoaderConfig, TwoViewLoader};
 pub use longtail::{
     ImbalanceProfile, LongTailed, class_counts, long_tail_counts, shot_groups, subsample,
 };
+pub use spec::{CIFAR10_CLASSES, DatasetSource, DatasetSpec, FASHION_MNIST_CLASSES};

@@ -91,12 +91,7 @@ pub fn fit<N: ResComNetwork>(
             ),
         ));
     }
-    let state = RunState {
-        config: config.clone(),
-        batch_size: data.train.config().batch_size,
-        drop_last: data.train.config().drop_last,
-        data_seed: data.train.config().seed,
-    };
+    let state = run_state(config, &data, &options)?;
     let model = build_model(config, network, &options)?;
     // `batch_size` is the global batch of a step, split across the devices.
     let data = RunData {
@@ -132,6 +127,60 @@ pub fn fit<N: ResComNetwork>(
         stop,
         steps_per_epoch,
     )
+}
+
+/// What `run.json` records of a run: its configuration and data, and what rebuilds it for
+/// prediction, checked against the class histogram and the evaluation views.
+fn run_state(config: &TrainConfig, data: &RunData, options: &RunOptions) -> Result<RunState> {
+    let classes = config.class_counts().len();
+    let pipeline = data.test.pipeline();
+    if let Some(model) = &options.model {
+        if model.num_classes != classes {
+            return Err(Error::config(
+                "model.num_classes",
+                format!("is {}, the run has {classes} classes", model.num_classes),
+            ));
+        }
+        let channels = pipeline.output_shape().0;
+        if model.backbone.in_channels() != channels {
+            return Err(Error::config(
+                "model.backbone",
+                format!(
+                    "takes {} input channels, the evaluation views have {channels}",
+                    model.backbone.in_channels()
+                ),
+            ));
+        }
+    }
+    if let Some(names) = &options.class_names
+        && names.len() != classes
+    {
+        return Err(Error::config(
+            "class_names",
+            format!("names {} classes, the run has {classes}", names.len()),
+        ));
+    }
+    if let Some(spec) = &options.test_split
+        && spec.num_classes() != classes
+    {
+        return Err(Error::config(
+            "test_split",
+            format!(
+                "{spec} has {} classes, the run {classes}",
+                spec.num_classes()
+            ),
+        ));
+    }
+    Ok(RunState {
+        config: config.clone(),
+        batch_size: data.train.config().batch_size,
+        drop_last: data.train.config().drop_last,
+        data_seed: data.train.config().seed,
+        model: options.model.clone(),
+        eval_pipeline: pipeline.clone(),
+        class_names: options.class_names.clone(),
+        test_split: options.test_split.clone(),
+    })
 }
 
 /// The model of a run: `network` with the run's objective, replicas and step checks.
@@ -188,9 +237,11 @@ fn resume<N: ResComNetwork>(
     if saved != *state {
         return Err(Error::Checkpoint {
             path: RunState::path(out),
-            reason: "it was written by a run with another configuration or data; start a new \
-                     run in another directory"
-                .into(),
+            reason: format!(
+                "it was written by a run with another configuration or data (it differs in: \
+                 {}); start a new run in another directory",
+                saved.differences(state).join(", ")
+            ),
         });
     }
     let checkpoints = CheckpointDir::new(out.join("checkpoint"));

@@ -24,12 +24,20 @@
 //! (pure functions of the seed and the epoch) are restored. What a killed process leaves
 //! behind, records of other epochs than the two kept and temporary files, is removed; a run
 //! killed before its first complete checkpoint starts again from its `run.json`.
+//!
+//! A run whose network is the crate's [`ResComModel`](crate::model::ResComModel), with its
+//! configuration given as [`RunOptions::model`], is rebuilt from its directory by
+//! [`Predictor`], which classifies images and image files as the run's evaluation prepares
+//! them; `run.json` also records the evaluation pipeline, the class names and where the test
+//! split comes from ([`RunOptions::class_names`], [`RunOptions::test_split`]).
 
 mod evaluate;
 mod fit;
 mod options;
+mod predict;
 mod state;
 
 pub use evaluate::*;
 pub use fit::*;
 pub use options::*;
+pub use predict::*;

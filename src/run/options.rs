@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use burn::train::renderer::MetricsRenderer;
 
-use crate::data::{EvalLoader, TwoViewLoader};
+use crate::data::{DatasetSpec, EvalLoader, TwoViewLoader};
 use crate::error::{Error, Result};
+use crate::model::ResComModelConfig;
 use crate::train::StepChecks;
 
 /// Where a run trains.
@@ -84,6 +85,18 @@ pub struct RunOptions {
     /// [`StepChecks::Auto`]: on the host on GPUs, so that a step reads nothing from the
     /// device; on the device on the CPU backends).
     pub step_checks: StepChecks,
+    /// The configuration the network was built from, when it is the crate's
+    /// [`ResComModel`](crate::model::ResComModel): recorded in `run.json`, it lets
+    /// [`Predictor`](super::Predictor) rebuild the network. `None` (the default) for a network
+    /// of one's own, whose runs can be resumed and evaluated but not opened by a `Predictor`.
+    pub model: Option<ResComModelConfig>,
+    /// The name of each class, by label, recorded in `run.json` for predictions (e.g.
+    /// [`DatasetSpec::class_names`]); `None` by default.
+    pub class_names: Option<Vec<String>>,
+    /// Where the test split comes from, recorded in `run.json` so that the run's own test
+    /// images can be classified again; `None` by default. That it describes the images of
+    /// [`RunData::test`] is the caller's promise (it is not read during the run).
+    pub test_split: Option<DatasetSpec>,
 }
 
 impl RunOptions {
@@ -96,6 +109,9 @@ impl RunOptions {
             devices: Devices::Single(device),
             renderer: None,
             step_checks: StepChecks::Auto,
+            model: None,
+            class_names: None,
+            test_split: None,
         }
     }
 }

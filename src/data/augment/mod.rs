@@ -16,6 +16,7 @@
 
 pub(crate) mod autoaugment;
 pub(crate) mod color;
+mod conform;
 pub(crate) mod geometry;
 mod pipeline;
 pub(crate) mod randaugment;
@@ -49,8 +50,11 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet per-channel standard deviation (RGB).
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// One transform on the 8-bit image.
-#[derive(Debug, Clone, PartialEq)]
+/// One transform on the 8-bit image. Serialised by name in snake case, with its parameters
+/// (`{"random_crop": {"size": 28, "padding": 4}}`, `"auto_augment_cifar10"`,
+/// `{"resize_shorter": 256}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Random `size x size` crop after zero padding by `padding` pixels
     ///.
@@ -214,8 +218,9 @@ pub fn cutout(
     }
 }
 
-/// Which RandAugment the ImageNet-sized pipelines use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which RandAugment the ImageNet-sized pipelines use (`"timm"` or `"torchvision"` in files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RandAugmentPolicy {
     /// timm's `rand-n2-m10-mstd0.5` (`timm_randaugment`), the recipes' policy.
     #[default]

@@ -24,13 +24,36 @@ use crate::rng::Rng;
 /// assert_eq!(view, pipeline.apply(&image, &mut Rng::from_key(&[0, 0, 7, 0]))?);
 /// # Ok::<(), rescom::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// A pipeline is serialisable (a run's `run.json` holds its evaluation pipeline): its steps,
+/// Cutout side, mean, standard deviation and output shape. Reading one back checks it as
+/// [`Pipeline::new`] does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "PipelineFields")]
 pub struct Pipeline {
     steps: Vec<Step>,
     cutout: Option<usize>,
     mean: Vec<f32>,
     std: Vec<f32>,
     output: (usize, usize, usize),
+}
+
+/// The fields of a serialised [`Pipeline`], checked by [`Pipeline::new`] when it is read.
+#[derive(serde::Deserialize)]
+struct PipelineFields {
+    steps: Vec<Step>,
+    cutout: Option<usize>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    output: (usize, usize, usize),
+}
+
+impl TryFrom<PipelineFields> for Pipeline {
+    type Error = Error;
+
+    fn try_from(f: PipelineFields) -> Result<Self> {
+        Pipeline::new(f.steps, f.cutout, &f.mean, &f.std, f.output)
+    }
 }
 
 impl Pipeline {

@@ -55,3 +55,64 @@ fn pipelines_validate_their_parameters() {
         .unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 }
+
+#[test]
+fn pipelines_read_back_equal_and_behave_the_same() {
+    let inaturalist = Pipeline::new(
+        Pipeline::imagenet_train_with(24, RandAugmentPolicy::Torchvision)
+            .steps()
+            .to_vec(),
+        Some(5),
+        &[0.466, 0.471, 0.380],
+        &[0.195, 0.194, 0.192],
+        (3, 24, 24),
+    )
+    .unwrap();
+    let pipelines = [
+        Pipeline::cifar_train(),
+        Pipeline::cifar_eval(),
+        Pipeline::fashion_mnist_train(),
+        Pipeline::fashion_mnist_eval(),
+        Pipeline::imagenet_train(24),
+        Pipeline::imagenet_eval(24),
+        inaturalist,
+    ];
+    let image = Image::new(
+        3,
+        40,
+        36,
+        (0..3 * 40 * 36).map(|v| (v * 7 % 256) as u8).collect(),
+    )
+    .unwrap();
+    let grey = Image::new(1, 28, 28, (0..784).map(|v| (v * 5 % 256) as u8).collect()).unwrap();
+    for pipeline in pipelines {
+        let json = serde_json::to_string(&pipeline).unwrap();
+        let back: Pipeline = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pipeline, "{json}");
+        let input = if pipeline.output_shape().0 == 1 {
+            &grey
+        } else {
+            &image
+        };
+        let input = geometry::resize(input, 32, 32);
+        let input = if pipeline.output_shape().1 == 28 {
+            geometry::resize(&input, 28, 28)
+        } else {
+            input
+        };
+        for key in 0..4 {
+            let view = |p: &Pipeline| p.apply(&input, &mut Rng::from_key(&[key, 1, 2, 0]));
+            assert_eq!(view(&back).unwrap(), view(&pipeline).unwrap(), "{json}");
+        }
+    }
+    assert_eq!(
+        serde_json::to_string(&Step::ResizeShorter(256)).unwrap(),
+        r#"{"resize_shorter":256}"#
+    );
+    // What Pipeline::new refuses is refused when read, too.
+    let json = serde_json::to_string(&Pipeline::cifar_eval()).unwrap();
+    let bad = json.replace("0.2023", "0.0");
+    assert!(serde_json::from_str::<Pipeline>(&bad).is_err(), "{bad}");
+    let bad = json.replace("[3,32,32]", "[1,32,32]");
+    assert!(serde_json::from_str::<Pipeline>(&bad).is_err(), "{bad}");
+}

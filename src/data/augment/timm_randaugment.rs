@@ -250,7 +250,7 @@ impl LayerDraw {
 /// assert_eq!(out, policy.apply(image, &mut Rng::new(3)));
 /// # Ok::<(), rescom::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimmRandAugment {
     /// Operations drawn per image (`n`).
     pub layers: usize,
