@@ -534,7 +534,44 @@ fn run_json_records_what_rebuilds_the_run_and_resume_compares_it() {
         &|o| o.class_names = Some(vec!["a".into(), "b".into(), "c".into()]),
         "class_names",
     );
-    refused(&|o| o.test_split = None, "test_split");
+    // Test data found elsewhere is the same run: it resumes, and run.json says where the data
+    // is now; a resume that names no test split keeps the recorded one.
+    let moved = DatasetSpec::list(
+        "/elsewhere/test.txt",
+        "/elsewhere",
+        CLASSES,
+        OnUnreadable::Fail,
+    );
+    let copy = copy_of_run();
+    let mut moved_options = options(copy.path(), trained);
+    moved_options.resume = true;
+    moved_options.test_split = Some(moved.clone());
+    let device = Device::flex().autodiff();
+    let data = run_data(trained.test_split.open().unwrap());
+    fit(
+        &trained.config,
+        trained.model.init(&device).unwrap(),
+        data,
+        moved_options,
+    )
+    .unwrap();
+    let recorded = |dir: &std::path::Path| -> serde_json::Value {
+        let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["test_split"].clone()
+    };
+    assert_eq!(recorded(copy.path()), serde_json::to_value(&moved).unwrap());
+    let mut unnamed = options(copy.path(), trained);
+    unnamed.resume = true;
+    unnamed.test_split = None;
+    let data = run_data(trained.test_split.open().unwrap());
+    fit(
+        &trained.config,
+        trained.model.init(&device).unwrap(),
+        data,
+        unnamed,
+    )
+    .unwrap();
+    assert_eq!(recorded(copy.path()), serde_json::to_value(&moved).unwrap());
     refused(&|o| o.model = None, "model");
     // A model configuration or class names that do not fit the run are refused at once.
     let invalid = |e: &Error| matches!(e, Error::InvalidConfig { .. });

@@ -234,7 +234,7 @@ fn resume<N: ResComNetwork>(
     steps_per_epoch: usize,
 ) -> Result<Start<N>> {
     let saved = RunState::read(out)?;
-    if saved != *state {
+    if !saved.differences(state).is_empty() {
         return Err(Error::Checkpoint {
             path: RunState::path(out),
             reason: format!(
@@ -243,6 +243,10 @@ fn resume<N: ResComNetwork>(
                 saved.differences(state).join(", ")
             ),
         });
+    }
+    if state.test_split.is_some() && saved.test_split != state.test_split {
+        // The same run, its test data found elsewhere: run.json says where it is now.
+        state.write(out)?;
     }
     let checkpoints = CheckpointDir::new(out.join("checkpoint"));
     let started = !checkpoints.complete_epochs().is_empty()
