@@ -4,8 +4,12 @@
 //! every epoch.
 //!
 //! With the feature `report`: the run's SVG figures and its self-contained page
-//! `report.html` ([`run_page`]).
+//! `report.html` ([`run_page`]), and [`Comparison`] of runs over seeds (mean and sample
+//! standard deviation per configuration, paired differences per seed, a page with overlaid
+//! curves).
 
+#[cfg(feature = "report")]
+mod compare;
 mod history;
 #[cfg(feature = "report")]
 mod html;
@@ -16,6 +20,9 @@ mod plots;
 mod renderer;
 mod summary;
 
+#[cfg(feature = "report")]
+#[cfg_attr(docsrs, doc(cfg(feature = "report")))]
+pub use compare::*;
 pub use history::*;
 #[cfg(feature = "report")]
 #[cfg_attr(docsrs, doc(cfg(feature = "report")))]
