@@ -47,7 +47,7 @@ import struct, sys, zlib
 
 def pixels_pillow(path):
     from PIL import Image
-    image = Image.open(path).convert("RGBA")
+    image = Image.open(path).convert("RGB")
     colours = image.getcolors(maxcolors=1)
     return image.size, None if colours is None else colours[0][1]
 
