@@ -4,7 +4,7 @@
 //! every epoch.
 //!
 //! With the feature `report`: the run's SVG figures and its self-contained page
-//! `report.html` ([`run_page`]), and [`Comparison`] of runs over seeds (mean and sample
+//! `report.html` (`run_page`), and `Comparison` of runs over seeds (mean and sample
 //! standard deviation per configuration, paired differences per seed, a page with overlaid
 //! curves).
 
