@@ -78,15 +78,24 @@ impl RunFiles {
         self.summary.seed
     }
 
-    /// What defines the run but its seed: `run.json` without `config.seed` and `data_seed`.
-    /// Runs with equal configurations form a [`RunGroup`]; another dataset, epoch budget,
-    /// method or hyper-parameter makes another group.
+    /// What defines the run but its seed and where its data lives: `run.json` without
+    /// `config.seed` and `data_seed`, and with only the `kind` and `split` of
+    /// `test_split.source` (not the directories and files it names). Runs with equal
+    /// configurations form a [`RunGroup`]; another dataset, epoch budget, method, network or
+    /// hyper-parameter makes another group.
     pub fn configuration(&self) -> Value {
         let mut run = self.run.clone();
         if let Some(map) = run.as_object_mut() {
             map.remove("data_seed");
             if let Some(config) = map.get_mut("config").and_then(Value::as_object_mut) {
                 config.remove("seed");
+            }
+            if let Some(source) = map
+                .get_mut("test_split")
+                .and_then(|split| split.get_mut("source"))
+                .and_then(Value::as_object_mut)
+            {
+                source.retain(|key, _| key == "kind" || key == "split");
             }
         }
         run

@@ -49,6 +49,8 @@ fn write_run(root: &Path, Run(name, method, weight, seed, top1, few, ece): Run) 
         "config": {"method": method, "epochs": 2, "seed": seed, "dataset": "toy",
                    "loss": {"contrast_weight": weight}},
         "batch_size": 64, "data_seed": seed,
+        // Where the data lives is no part of the configuration.
+        "test_split": {"source": {"kind": "mnist", "dir": format!("/data/{seed}"), "split": "test"}},
     });
     std::fs::write(dir.join("run.json"), run.to_string()).unwrap();
     let train = TrainRecord {
