@@ -11,6 +11,12 @@
 #   BIN=path          a fixed build of examples/train.rs to run (default: build one and run a
 #                     private copy, so that later builds cannot change it between runs)
 #   SUFFIX=-name      appended to each run's directory name (variants of the same budget)
+#   BASELINE=name     the group or method the paired differences are taken against
+#                     (default: each group minus those before it)
+#
+# At the end it prints the tables of every run under $OUT/<EPOCHS>e (mean ± sample standard
+# deviation over seeds, paired differences per seed) through examples/compare.rs, built with
+# cargo whatever BIN is, and writes the same as a page, $OUT/<EPOCHS>e/comparison.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=20
@@ -50,4 +56,6 @@ for method in $methods; do
     "$BIN" --method "$method" --seed "$seed" --epochs "$budget" --out "$dir" "${resume[@]}" "$@"
   done
 done
-python3 scripts/results-table.py "$out"
+baseline=()
+[[ -n "${BASELINE:-}" ]] && baseline=(--baseline "$BASELINE")
+cargo run --release --quiet --example compare -- "${baseline[@]}" --out "$out/comparison.html" "$out"

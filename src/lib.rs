@@ -53,7 +53,7 @@
 //! | `data` | module `data`: CIFAR, IDX and list-file readers, long-tailed subsets, augmentations, deterministic loaders (Burn `DataLoader`s) |
 //! | `models` | modules `nn` (batch norm, the convolution entry, with the crate's flex kernels) and `model` (CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head) |
 //! | `train` | modules `eval` (accuracy, calibration, confusion, feature-space diagnostics), `train` (burn-train `Learner` plug-ins: train/inference steps, schedules, metrics, atomic checkpoints), `report` (the files a run writes) and `run` (`run::fit`, the bundled runs, prediction with a saved run: `run::Predictor`); implies `data` and `models` |
-//! | `report` | SVG plots of a run; implies `train` |
+//! | `report` | a run's SVG figures and its self-contained page `report.html`, and `report::Comparison` of runs over seeds; implies `train` |
 //! | `x86-v4` | on by default: gemm's AVX-512 kernels for flex, chosen at run time |
 //!
 //! A loss-only build: `rescom = { version = "0.1", default-features = false, features =

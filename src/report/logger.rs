@@ -50,8 +50,10 @@ impl RunHistory {
 /// the registered loggers. [`RunReport`] reads the epoch's
 /// [`TrainRecordMetric`](crate::train::TrainRecordMetric) and
 /// [`EvalReportMetric`](crate::train::EvalReportMetric) entries, appends an [`EpochRecord`]
-/// to the history and rewrites, atomically: `metrics.jsonl`, `metrics.csv`, `curves.svg`,
-/// `per_class.svg` (once the run has an evaluation) and `summary.json`. With the
+/// to the history and rewrites, atomically: `metrics.jsonl`, `metrics.csv`, `summary.json`
+/// (once the run has an evaluation) and, with the feature `report`, the figures
+/// (`RUN_FIGURES`: `curves.svg` every epoch, the others from the last evaluation) and, after
+/// each evaluation, the run's page `report.html` (`run_page`). With the
 /// [`KeepLastTwo`](crate::train::KeepLastTwo) strategy these files are written before the
 /// epoch's checkpoint.
 pub struct RunReport {
@@ -135,6 +137,10 @@ impl RunReport {
         super::plots::write_plots(&self.dir, &self.identity, &history)?;
         if let Some(summary) = Summary::of(&self.identity, &history) {
             summary.write(&self.dir)?;
+            #[cfg(feature = "report")]
+            if history.last().is_some_and(|r| r.eval.is_some()) {
+                super::html::write_run_page(&self.dir, &summary, &history)?;
+            }
         }
         if self.epoch_lines
             && let Some(record) = history.last()

@@ -8,8 +8,10 @@
 //!
 //! The output directory holds `run.json` (what defines the run, compared on resume),
 //! `checkpoint/` (the Learner's records of the last two epochs), `metrics.jsonl`,
-//! `metrics.csv`, `curves.svg`, `per_class.svg`, `summary.json`, the metric logs `train/`,
-//! `valid/` in burn-train's layout ([`MetricFiles`](crate::report::MetricFiles)), and burn-train's `experiment.log`.
+//! `metrics.csv`, `summary.json`, the metric logs `train/`,
+//! `valid/` in burn-train's layout ([`MetricFiles`](crate::report::MetricFiles)), and burn-train's `experiment.log`;
+//! with the feature `report` also the figures (`curves.svg`, `per_class.svg`,
+//! `reliability.svg`, `confusion.svg`, `similarity.svg`) and the run's page `report.html`.
 //!
 //! The output directory is probed before anything is trained: one that cannot be written is
 //! an [`Error::OutputNotWritable`](crate::Error::OutputNotWritable). A write that fails during the run (a full disk) stops it
