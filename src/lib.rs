@@ -81,8 +81,8 @@ pub use stats::*;
 #[doc = include_str!("../docs/method.md")]
 pub mod method {}
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (they use every layer).
+#[cfg(all(doctest, feature = "report"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
