@@ -411,3 +411,42 @@ fn class_counts_of_run_json_that_do_not_fit_are_refused_naming_the_file() {
         assert_checkpoint_error(result, "class counts");
     }
 }
+
+#[test]
+fn a_queue_of_run_json_larger_than_its_record_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let device = Device::flex().autodiff();
+    let mut options = silent(out);
+    options.stop_after = Some(1);
+    fit(
+        &config(),
+        Small::new(&device),
+        run_data(&device).unwrap(),
+        options,
+    )
+    .unwrap();
+
+    let path = out.join("run.json");
+    let mut damaged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // 3 classes x 10^9 keys x 10^6 dimensions: 12 PB of keys, which used to be drawn (and the
+    // process aborted) before the checkpoint was read.
+    damaged["config"]["loss"]["queue_per_class"] = serde_json::json!(1_000_000_000u64);
+    damaged["config"]["loss"]["projection_dim"] = serde_json::json!(1_000_000u64);
+    std::fs::write(&path, serde_json::to_vec(&damaged).unwrap()).unwrap();
+    let result = evaluate_checkpoint(Small::new(&device), test_loader(), out);
+    assert_checkpoint_error(result, "parameter values");
+    // Resuming with that configuration: the same error, from the model record.
+    let damaged_config: rescom::train::TrainConfig =
+        serde_json::from_value(damaged["config"].clone()).unwrap();
+    let mut options = silent(out);
+    options.resume = true;
+    let result = fit(
+        &damaged_config,
+        Small::new(&device),
+        run_data(&device).unwrap(),
+        options,
+    );
+    assert_checkpoint_error(result, "parameter values");
+}

@@ -204,6 +204,28 @@ fn state_survives_a_record_round_trip() {
 }
 
 #[test]
+fn a_queue_is_drawn_when_first_read() {
+    let device = Device::flex();
+    // 10^12 keys of dimension 128 (512 TB): built without allocating them.
+    let queue = ClassBalancedQueueConfig::new(1_000_000, 1_000_000, 128)
+        .init(&device)
+        .unwrap();
+    assert_eq!(queue.num_params(), 128_000_000_000_000);
+    assert!(matches!(
+        ClassBalancedQueueConfig::new(usize::MAX, 2, 2).init(&device),
+        Err(Error::InvalidConfig {
+            field: "queue_per_class",
+            ..
+        })
+    ));
+    // Drawn when read, the same keys as ever (seeded on the host).
+    let small = ClassBalancedQueueConfig::new(3, 2, 4).with_seed(7);
+    let a = to_vec(small.init(&device).unwrap().keys());
+    let b = to_vec(small.init(&device).unwrap().keys());
+    assert_eq!(a, b);
+}
+
+#[test]
 fn invalid_queue_inputs_are_errors() {
     let device = Device::flex();
     assert!(matches!(

@@ -45,12 +45,28 @@ impl ClassBalancedQueueConfig {
                 return Err(Error::config(field, "must be at least 1"));
             }
         }
-        let rows = self.num_classes * self.queue_per_class;
-        let keys = random_unit_rows(rows, self.dim, self.seed);
-        let keys = Tensor::<2>::from_data(TensorData::new(keys, [rows, self.dim]), device);
+        let (dim, seed) = (self.dim, self.seed);
+        let rows = self
+            .num_classes
+            .checked_mul(self.queue_per_class)
+            .filter(|rows| rows.checked_mul(dim).is_some())
+            .ok_or_else(|| Error::config("queue_per_class", "C * K * D overflows"))?;
+        // Drawn when first read, so that a queue whose record is loaded next (a resumed or
+        // evaluated run) is never drawn, and a damaged configuration is caught by the record's
+        // shapes before anything that large is allocated.
+        let keys = Param::uninitialized(
+            ParamId::new(),
+            move |device: &Device, _| {
+                let keys = random_unit_rows(rows, dim, seed);
+                Tensor::<2>::from_data(TensorData::new(keys, [rows, dim]), device)
+            },
+            device.clone(),
+            false,
+            [rows, dim].into(),
+        );
         let pointers = Tensor::<1, Int>::zeros([self.num_classes], device);
         Ok(ClassBalancedQueue {
-            keys: Param::initialized(ParamId::new(), keys).set_require_grad(false),
+            keys,
             pointers: Param::initialized(ParamId::new(), pointers),
             num_classes: self.num_classes,
             queue_per_class: self.queue_per_class,

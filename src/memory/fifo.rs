@@ -29,15 +29,25 @@ impl FifoQueueConfig {
         if self.size == 0 || self.dim == 0 {
             return Err(Error::config("size/dim", "must both be at least 1"));
         }
+        let (size, dim) = (self.size, self.dim);
+        if size.checked_mul(dim).is_none() {
+            return Err(Error::config("size/dim", "size * dim overflows"));
+        }
+        // Made when first read (see `ClassBalancedQueueConfig::init`).
         Ok(FifoQueue {
-            keys: Param::initialized(
+            keys: Param::uninitialized(
                 ParamId::new(),
-                Tensor::<2>::zeros([self.size, self.dim], device),
-            )
-            .set_require_grad(false),
-            labels: Param::initialized(
+                move |device: &Device, _| Tensor::<2>::zeros([size, dim], device),
+                device.clone(),
+                false,
+                [size, dim].into(),
+            ),
+            labels: Param::uninitialized(
                 ParamId::new(),
-                Tensor::<1, Int>::full([self.size], -1, device),
+                move |device: &Device, _| Tensor::<1, Int>::full([size], -1, device),
+                device.clone(),
+                false,
+                [size].into(),
             ),
             pointer: Param::initialized(ParamId::new(), Tensor::<1, Int>::zeros([1], device)),
         })

@@ -144,15 +144,28 @@ impl<M: Serialize + DeserializeOwned> SectionFile<M> {
             reason: format!("section `{name}`: {reason}"),
         };
         let bytes = self.required(name, path)?;
+        let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+            .and_then(|reader| reader.into_tensors())
+            .map_err(|e| bad(e.to_string()))?;
+        // Parameters are made when first read (lazily): a module larger than the record (a
+        // damaged configuration) is refused before any of it is allocated.
+        let recorded = tensors
+            .iter()
+            .map(|t| t.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d)))
+            .fold(0usize, usize::saturating_add);
+        if module.num_params() > recorded {
+            return Err(bad(format!(
+                "the module has {} parameter values, the record only {recorded}: they belong to different configurations",
+                module.num_params()
+            )));
+        }
         let expected = Params::of(&module);
         // Burn converts a recorded tensor to the type the record states, whatever the
         // parameter's kind (an integer type for a float parameter panics): types and shapes
         // are compared with the module's first, by parameter path.
         let by_path: HashMap<&str, &Described> =
             expected.0.iter().map(|p| (p.path.as_str(), p)).collect();
-        let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-            .map_err(|e| bad(e.to_string()))?;
-        for tensor in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
+        for tensor in tensors {
             if let Some(p) = by_path.get(tensor.name.as_str())
                 && (tensor.dtype, tensor.shape.to_vec()) != (p.dtype, p.shape.clone())
             {
