@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::report::history::{EpochRecord, read_history};
 use crate::report::summary::Summary;
+use crate::stats::ShotGroup;
 
 /// The files of one finished or running run, as a comparison reads them.
 #[derive(Debug, Clone)]
@@ -134,6 +135,17 @@ impl RunGroup {
             .runs
             .iter()
             .filter_map(|r| metric.of(&r.summary))
+            .collect();
+        MeanSd::of(&values)
+    }
+
+    /// The mean and sample standard deviation of `metric` of shot group `shots` over the
+    /// runs that have it.
+    pub fn shot_stat(&self, metric: ShotMetric, shots: ShotGroup) -> Option<MeanSd> {
+        let values: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| metric.of(&r.summary, shots))
             .collect();
         MeanSd::of(&values)
     }
@@ -350,7 +362,7 @@ impl Comparison {
     }
 
     /// The tables as Markdown: each group's mean ± sample standard deviation over seeds of
-    /// every [`Metric`], the paired differences ([`Comparison::paired`]) and the datasets.
+    /// every [`Metric`] and, by shot group, of every [`ShotMetric`], the paired differences ([`Comparison::paired`]) and the datasets.
     ///
     /// # Errors
     /// As [`Comparison::paired`].

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::tables::{GROUP_CAPTION, dataset_lines, group_rows, paired_caption, paired_rows};
+use super::tables::{
+    GROUP_CAPTION, SHOT_CAPTION, dataset_lines, group_rows, paired_caption, paired_rows, shot_rows,
+};
 use super::{Comparison, PairedDifference};
 use crate::error::Result;
 use crate::report::html::{Page, leaf_text, leaves, percent};
@@ -12,8 +14,8 @@ use crate::report::plots::top1_curves_svg;
 
 /// The sections of the comparison page, by id, in order (`paired` when there are pairs).
 #[cfg(test)]
-pub(crate) const COMPARISON_SECTIONS: [&str; 5] =
-    ["groups", "paired", "curves", "differences", "runs"];
+pub(crate) const COMPARISON_SECTIONS: [&str; 6] =
+    ["groups", "shots", "paired", "curves", "differences", "runs"];
 
 /// The page of `comparison` with the paired differences `paired`.
 pub(crate) fn page(comparison: &Comparison, paired: &[PairedDifference]) -> Result<String> {
@@ -30,6 +32,12 @@ pub(crate) fn page(comparison: &Comparison, paired: &[PairedDifference]) -> Resu
     page.note(GROUP_CAPTION);
     let (header, rows) = group_rows(comparison);
     page.table(&header, &rows, &[]);
+    let (header, rows) = shot_rows(comparison);
+    if !rows.is_empty() {
+        page.section("shots", "By shot group");
+        page.note(SHOT_CAPTION);
+        page.table(&header, &rows, &[]);
+    }
     if !paired.is_empty() {
         page.section("paired", "Paired differences");
         for pair in paired {

@@ -1,6 +1,7 @@
 //! Statistics over seeds: mean and sample standard deviation, paired differences.
 
 use crate::report::summary::Summary;
+use crate::stats::ShotGroup;
 
 /// A figure of a run that a [`Comparison`](super::Comparison) summarises over seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +66,94 @@ impl Metric {
     }
 }
 
+/// A figure of one shot group in a run's last evaluation, for the table by shot group:
+/// accuracy, calibration and the feature space of the many-, medium- and few-shot classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShotMetric {
+    /// Top-1 of the group's test images.
+    Top1,
+    /// Expected calibration error of the group's test images.
+    Ece,
+    /// Negative log-likelihood of the group's test images.
+    Nll,
+    /// Mean cosine similarity of same-class pairs of backbone features.
+    BackboneSame,
+    /// Mean cosine similarity of the group's backbone features with those of other classes.
+    BackboneDifferent,
+    /// Mean cosine similarity of same-class pairs of projections (contrastive models).
+    ProjectionSame,
+    /// Mean cosine similarity of the group's projections with those of other classes.
+    ProjectionDifferent,
+}
+
+impl ShotMetric {
+    /// Every figure, in the order of the table.
+    pub const ALL: [ShotMetric; 7] = [
+        ShotMetric::Top1,
+        ShotMetric::Ece,
+        ShotMetric::Nll,
+        ShotMetric::BackboneSame,
+        ShotMetric::BackboneDifferent,
+        ShotMetric::ProjectionSame,
+        ShotMetric::ProjectionDifferent,
+    ];
+
+    /// The column title.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShotMetric::Top1 => "top-1",
+            ShotMetric::Ece => "ECE",
+            ShotMetric::Nll => "NLL",
+            ShotMetric::BackboneSame => "backbone cos same",
+            ShotMetric::BackboneDifferent => "backbone cos different",
+            ShotMetric::ProjectionSame => "projection cos same",
+            ShotMetric::ProjectionDifferent => "projection cos different",
+        }
+    }
+
+    /// How the table shows a value: the factor (100 for percentages) and the decimals.
+    pub(crate) fn display(self) -> (f64, usize) {
+        match self {
+            ShotMetric::Top1 | ShotMetric::Ece => (100.0, 2),
+            _ => (1.0, 3),
+        }
+    }
+
+    /// The figure of `group` in the last evaluation of `summary` (top-1 and ECE as
+    /// fractions); `None` when the run has none (an empty shot group, no calibration, no
+    /// feature-space diagnostics or no projection head).
+    pub fn of(self, summary: &Summary, group: ShotGroup) -> Option<f64> {
+        let last = &summary.last;
+        let calibration = last
+            .calibration
+            .as_ref()
+            .and_then(|c| *of_group(group, &c.many, &c.medium, &c.few));
+        let space = last.feature_space.as_ref();
+        let backbone = space.and_then(|s| s.backbone.group(group));
+        let projection = space
+            .and_then(|s| s.projection.as_ref())
+            .and_then(|p| p.group(group));
+        match self {
+            ShotMetric::Top1 => *of_group(group, &last.many, &last.medium, &last.few),
+            ShotMetric::Ece => calibration.map(|c| c.ece),
+            ShotMetric::Nll => calibration.map(|c| c.nll),
+            ShotMetric::BackboneSame => backbone?.same_class,
+            ShotMetric::BackboneDifferent => backbone?.different_class,
+            ShotMetric::ProjectionSame => projection?.same_class,
+            ShotMetric::ProjectionDifferent => projection?.different_class,
+        }
+    }
+}
+
+/// The one of `many`, `medium` and `few` that belongs to `group`.
+fn of_group<'a, T>(group: ShotGroup, many: &'a T, medium: &'a T, few: &'a T) -> &'a T {
+    match group {
+        ShotGroup::Many => many,
+        ShotGroup::Medium => medium,
+        ShotGroup::Few => few,
+    }
+}
+
 /// The mean and sample standard deviation (with `n - 1`) of values over seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MeanSd {
@@ -102,10 +191,15 @@ impl MeanSd {
     /// `mean ± sd` of the values times `scale` with two decimals, e.g. `61.39 ± 3.88` for
     /// `scale` 100; `61.39 ± n/a` for a single value.
     pub fn format(&self, scale: f64) -> String {
+        self.format_places(scale, 2)
+    }
+
+    /// `mean ± sd` of the values times `scale` with `places` decimals.
+    pub fn format_places(&self, scale: f64, places: usize) -> String {
         let sd = self
             .sd
-            .map_or("n/a".into(), |sd| format!("{:.2}", scale * sd));
-        format!("{:.2} ± {sd}", scale * self.mean)
+            .map_or("n/a".into(), |sd| format!("{:.places$}", scale * sd));
+        format!("{:.places$} ± {sd}", scale * self.mean)
     }
 }
 

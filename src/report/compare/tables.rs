@@ -2,12 +2,20 @@
 
 use std::fmt::Write as _;
 
-use super::{Comparison, Metric, PairedDifference};
+use super::{Comparison, Metric, PairedDifference, ShotMetric};
+use crate::stats::ShotGroup;
 
 /// What the group table shows, for its caption.
 pub(crate) const GROUP_CAPTION: &str = "Last evaluation of each run: mean ± sample standard \
     deviation over seeds, in % (n/a: a single run). ECE: expected calibration error over 15 \
     confidence bins; best top-1: the highest top-1 of each run's evaluations.";
+
+/// What the table by shot group shows, for its caption.
+pub(crate) const SHOT_CAPTION: &str = "By shot group (many: more than 100 training images, \
+    medium: 20-100, few: fewer than 20), last evaluation, mean ± sample standard deviation \
+    over seeds: top-1 and ECE in %, NLL in nats, and the mean cosine similarity of \
+    L2-normalised backbone features and projections between test images of the same class \
+    (same) and between the group's images and those of other classes (different).";
 
 /// What a paired table shows, for its caption.
 pub(crate) fn paired_caption(pair: &PairedDifference) -> String {
@@ -38,6 +46,49 @@ pub(crate) fn group_rows(comparison: &Comparison) -> (Vec<&'static str>, Vec<Vec
                     .map(|&m| g.stat(m).map_or("-".into(), |s| s.format(100.0))),
             );
             row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The header and rows of the table by shot group: one row per group of runs and shot
+/// group that has figures; columns no run has are left out.
+pub(crate) fn shot_rows(comparison: &Comparison) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    const SHOTS: [(ShotGroup, &str); 3] = [
+        (ShotGroup::Many, "many"),
+        (ShotGroup::Medium, "medium"),
+        (ShotGroup::Few, "few"),
+    ];
+    let cells = |g: &super::RunGroup, shots: ShotGroup| -> Vec<Option<String>> {
+        ShotMetric::ALL
+            .iter()
+            .map(|&m| {
+                let (scale, places) = m.display();
+                g.shot_stat(m, shots)
+                    .map(|s| s.format_places(scale, places))
+            })
+            .collect()
+    };
+    let mut table: Vec<(String, &str, Vec<Option<String>>)> = Vec::new();
+    for g in comparison.groups() {
+        for (shots, name) in SHOTS {
+            let row = cells(g, shots);
+            if row.iter().any(Option::is_some) {
+                table.push((g.name.clone(), name, row));
+            }
+        }
+    }
+    let kept: Vec<usize> = (0..ShotMetric::ALL.len())
+        .filter(|&i| table.iter().any(|(_, _, row)| row[i].is_some()))
+        .collect();
+    let mut header = vec!["group", "shots"];
+    header.extend(kept.iter().map(|&i| ShotMetric::ALL[i].name()));
+    let rows = table
+        .into_iter()
+        .map(|(group, shots, row)| {
+            let mut out = vec![group, shots.to_string()];
+            out.extend(kept.iter().map(|&i| row[i].clone().unwrap_or("-".into())));
+            out
         })
         .collect();
     (header, rows)
@@ -107,6 +158,14 @@ pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub(crate) fn markdown(comparison: &Comparison, paired: &[PairedDifference]) -> String {
     let (header, rows) = group_rows(comparison);
     let mut out = format!("{GROUP_CAPTION}\n\n{}", markdown_table(&header, &rows));
+    let (header, rows) = shot_rows(comparison);
+    if !rows.is_empty() {
+        let _ = write!(
+            out,
+            "\n{SHOT_CAPTION}\n\n{}",
+            markdown_table(&header, &rows)
+        );
+    }
     for pair in paired {
         let (header, rows) = paired_rows(pair);
         let _ = write!(

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use super::page::COMPARISON_SECTIONS;
 use super::*;
-use crate::eval::{Calibration, CalibrationFigures, EvalReport};
+use crate::eval::{
+    Calibration, CalibrationFigures, EvalReport, FeatureSpace, GroupSimilarity, SimilarityByGroup,
+};
 use crate::report::history::write_history;
 use crate::report::html::self_contained;
 use crate::report::summary::RunIdentity;
@@ -30,12 +32,28 @@ fn eval(top1: f64, few: Option<f64>, ece: f64) -> EvalReport {
         images: 100,
         calibration: Some(Calibration {
             overall: figures,
-            many: None,
+            many: Some(figures),
             medium: None,
-            few: None,
+            few: few.map(|few| CalibrationFigures {
+                ece: 1.0 - few,
+                mce: 1.0,
+                nll: 2.0,
+            }),
             bins: vec![],
         }),
-        feature_space: None,
+        // Backbone features whose same-class similarity is the top-1.
+        feature_space: Some(FeatureSpace {
+            backbone: SimilarityByGroup {
+                many: Some(GroupSimilarity {
+                    same_class: Some(top1),
+                    different_class: Some(0.25),
+                    same_class_histogram: vec![],
+                }),
+                medium: None,
+                few: None,
+            },
+            projection: None,
+        }),
         confusion: None,
     }
 }
@@ -212,6 +230,23 @@ fn markdown_and_page() {
     assert!(md.contains("| 1 | -4.00 | +0.00 | - | -5.00 |"), "{md}");
     assert!(md.contains("| mean ± sd | -4.00 ± 1.00 |"), "{md}");
     assert!(md.contains("toy: training images per class [500, 5]"));
+    // By shot group: no medium-shot row, no projection columns; the few-shot row of rescom
+    // has the two seeds with few-shot images.
+    assert!(
+        md.contains(
+            "| group | shots | top-1 | ECE | NLL | backbone cos same | backbone cos different |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| rescom | many | 80.00 ± 0.00 | 20.00 ± 10.00 | 1.000 ± 0.000 | 0.630 ± 0.036 | 0.250 ± 0.000 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| rescom | few | 45.00 ± 7.07 | 55.00 ± 7.07 | 2.000 ± 0.000 | - | - |"),
+        "{md}"
+    );
+    assert!(!md.contains("| rescom | medium |"), "{md}");
     let html = comparison.page(Some("balanced-softmax")).unwrap();
     assert_eq!(self_contained(&html), Ok(()));
     for id in COMPARISON_SECTIONS {
