@@ -10,33 +10,37 @@
 #   RESULTS=results/budget-study     where each run's run.json, summary.json and
 #                                    metrics.jsonl are kept (committed with the repository)
 #
-# Resumable: run the same command again and every run continues where it stopped. The
-# binary's checksum, the commit it was built from (RESCOM_COMMIT, default: HEAD) and the CPU
-# are recorded in $RESULTS/BUILD; a different binary is refused, so that one series is one
-# build.
+# Resumable: run the same command again and every run continues where it stopped; runs
+# finished in $RESULTS are not run again, even where $OUT is gone (a new machine). Each run's
+# BUILD file records the binary that started it (checksum, commit: RESCOM_COMMIT, default
+# HEAD, and CPU); a run is resumed only by the binary that started it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:?usage: scripts/budget-study.sh BIN}"
 out="${OUT:-runs/study}"
 results="${RESULTS:-results/budget-study}"
-mkdir -p "$results"
-sum=$(sha256sum "$bin" | cut -d' ' -f1)
-if [[ -f "$results/BUILD" ]]; then
-  grep -q "^binary-sha256 $sum$" "$results/BUILD" || {
-    echo "error: $results/BUILD records another binary; one series is one build" >&2; exit 1; }
-else
-  cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
-  isa=$(grep -o -w -m1 'avx512f' /proc/cpuinfo || echo "avx2")
-  {
-    echo "commit ${RESCOM_COMMIT:-$(git rev-parse HEAD)}"
-    echo "binary-sha256 $sum"
-    echo "cpu $cpu ($(nproc) cores, ${isa%f})"
-  } > "$results/BUILD.tmp" && mv "$results/BUILD.tmp" "$results/BUILD"
-fi
-keep() {  # copies the files a table needs from every run under $out into $results
+mkdir -p "$results" "$out"
+# done DIR: the summary in DIR covers every epoch of its run.json.
+done_run() {
+  python3 - "$1" <<'PY' 2>/dev/null
+import json, sys
+d = sys.argv[1]
+run = json.load(open(d + "/run.json"))
+summary = json.load(open(d + "/summary.json"))
+sys.exit(0 if summary["epochs"] == run["config"]["epochs"] else 1)
+PY
+}
+# Finished runs kept in $results count as done in $out.
+(cd "$results" && find . -name summary.json -printf '%h\n') | while read -r dir; do
+  if done_run "$results/$dir" && ! done_run "$out/$dir"; then
+    mkdir -p "$out/$dir" && cp "$results/$dir"/{run.json,summary.json,metrics.jsonl,BUILD} "$out/$dir/"
+  fi
+done
+keep() {  # copies the files a table needs from every finished run under $out into $results
   (cd "$out" && find . -name summary.json -printf '%h\n') | while read -r dir; do
+    done_run "$out/$dir" || continue
     mkdir -p "$results/$dir"
-    for f in run.json summary.json metrics.jsonl; do
+    for f in run.json summary.json metrics.jsonl BUILD; do
       [[ -f "$out/$dir/$f" ]] && cp "$out/$dir/$f" "$results/$dir/.$f.tmp" &&
         mv "$results/$dir/.$f.tmp" "$results/$dir/$f"
     done
@@ -52,5 +56,6 @@ series --budget 20 --eval-every 10
 series --budget 100 --eval-every 10
 METHODS=rescom SEEDS=0 SUFFIX=-lambda0.1 series --budget 100 --eval-every 10 --contrast-weight 0.1
 METHODS=rescom SEEDS=0 SUFFIX=-lambda1.0 series --budget 100 --eval-every 10 --contrast-weight 1.0
-series --budget 200 --eval-every 10
+# 200 epochs seed by seed, so that every finished pair of runs is a paired difference.
+for seed in 0 1 2; do SEEDS=$seed series --budget 200 --eval-every 10; done
 SEEDS=0 SUFFIX=-constant-lr series --budget 200 --eval-every 1 --schedule constant
