@@ -5,6 +5,7 @@
 #                      [--features LIST]
 #   benches/compare.sh --job [--epochs N] [--method LIST] [--data-dir DIR] [--lt-data DIR]
 #                      [--pytorch-only] [--features LIST]
+#   benches/compare.sh --memory [--steps N] [--features LIST]
 #
 # 1. checks that python3 can import torch and numpy;
 # 2. runs `cargo bench --bench loss` and `cargo bench --bench train_step` (unless
@@ -22,7 +23,13 @@
 # its defaults, --epochs N) and benches/pytorch/default_job.py, the same job in PyTorch on the
 # CPU, one after the other in one sitting, on the same long-tailed subset (written once by
 # `train gpu-check --write-data`), with the same thread count and 2 loader workers each; one
-# table row per method with the mean images/s over epochs 2.. of each side and their ratio.
+# table row per method with the mean images/s over epochs 2.. of each side and their ratio,
+# and the peak memory of each whole run (benches/peak_memory.py: the largest total PSS of the
+# program and its loader processes).
+#
+# With --memory it compares the peak memory of the ResNet-32 ResCom step: each side runs N
+# steps (default 3) alone in a fresh process (`cargo bench --bench model_step -- --memory N`,
+# `bench.py --memory N`) and reports its resident memory before the first step and its peak.
 set -euo pipefail
 
 usage() {
@@ -50,6 +57,10 @@ Whole runs (--job):
   --features LIST  crate features of the `train` example (e.g. ndarray, with --backend
                    set through TRAIN_ARGS)
 
+Peak memory of the training step (--memory):
+  --memory         the ResNet-32 ResCom step, N steps per side in fresh processes
+  --steps N        steps per side (default 3)
+
 Environment: RAYON_NUM_THREADS (thread count for both sides; default: nproc),
 CARGO_TARGET_DIR / CRITERION_HOME (where criterion results are read), PYTHON
 (interpreter, default python3); with --job also TRAIN_BIN (the `train` example's binary to
@@ -64,6 +75,8 @@ ROUNDS=1
 DEVICE=cpu
 FEATURES=""
 JOB=0
+MEMORY=0
+MEMORY_STEPS=3
 JOB_EPOCHS=20
 JOB_METHODS=rescom
 DATA_DIR=data
@@ -81,6 +94,9 @@ while [[ $# -gt 0 ]]; do
         --features) [[ $# -ge 2 ]] || { echo "error: --features needs a value" >&2; exit 2; }
                     FEATURES="$2"; shift ;;
         --job) JOB=1 ;;
+        --memory) MEMORY=1 ;;
+        --steps) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "error: --steps needs a positive integer" >&2; exit 2; }
+                  MEMORY_STEPS="$2"; shift ;;
         --epochs) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "error: --epochs needs a positive integer" >&2; exit 2; }
                   JOB_EPOCHS="$2"; shift ;;
         --method) [[ $# -ge 2 && "$2" =~ ^(rescom|balanced-softmax)(,(rescom|balanced-softmax))*$ ]] || { echo "error: --method needs rescom, balanced-softmax or both, comma-separated" >&2; exit 2; }
@@ -142,6 +158,54 @@ fi
 CARGO_ARGS=()
 [[ -n "$FEATURES" ]] && CARGO_ARGS=(--features "$FEATURES")
 
+# ---- peak memory of the step (--memory) ------------------------------------------------
+if [[ $MEMORY -eq 1 ]]; then
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/rescom-memory.XXXXXX")"
+    trap 'rm -rf "$WORK"' EXIT
+    if [[ $PYTORCH_ONLY -eq 0 ]]; then
+        echo "== cargo bench ${CARGO_ARGS[*]:-} --bench model_step -- --memory $MEMORY_STEPS" >&2
+        cargo bench ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"} --bench model_step -- --memory "$MEMORY_STEPS" \
+            | tee -a "$WORK/rescom.jsonl" >&2 || { echo "warning: the crate's side failed" >&2; STATUS=1; }
+    fi
+    echo "== $PY benches/pytorch/bench.py --memory $MEMORY_STEPS --threads $THREADS" >&2
+    (cd benches/pytorch && "$PY" bench.py --memory "$MEMORY_STEPS" --threads "$THREADS") \
+        | tee -a "$WORK/pytorch.jsonl" >&2 || { echo "warning: the PyTorch side failed" >&2; STATUS=1; }
+    "$PY" - "$WORK" "$MEMORY_STEPS" <<'PYEOF'
+import json, os, sys
+
+work, steps = sys.argv[1], sys.argv[2]
+
+
+def last(path):
+    try:
+        with open(path) as fh:
+            rows = [json.loads(l) for l in fh if l.startswith("{")]
+    except (OSError, ValueError):
+        return {}
+    return rows[-1] if rows else {}
+
+
+r, p = last(os.path.join(work, "rescom.jsonl")), last(os.path.join(work, "pytorch.jsonl"))
+mb = lambda row, key: None if key not in row else row[key] * 1024 / 1e6  # noqa: E731
+fmt = lambda v: "n/a" if v is None else f"{v:,.1f}"  # noqa: E731
+print()
+print(f"peak memory of the ResNet-32 ResCom step (128 images x 2 views, {steps} steps in a "
+      "fresh process per side; MB = 1e6 bytes of resident memory, Linux VmRSS/VmHWM); "
+      "ratio = pytorch / rescom (> 1: rescom needs less)")
+print()
+print("| measure | rescom MB | pytorch MB | ratio |")
+print("| --- | ---: | ---: | ---: |")
+rows = [("process before the first step", "rss_before_kib"), ("peak of the process", "peak_kib")]
+for label, key in rows:
+    a, b = mb(r, key), mb(p, key)
+    print(f"| {label} | {fmt(a)} | {fmt(b)} | {'n/a' if not a or b is None else f'{b / a:.2f}'} |")
+if r and p:
+    a, b = mb(r, "peak_kib") - mb(r, "rss_before_kib"), mb(p, "peak_kib") - mb(p, "rss_before_kib")
+    print(f"| the steps' own (peak - before) | {fmt(a)} | {fmt(b)} | {b / a:.2f} |")
+PYEOF
+    exit "$STATUS"
+fi
+
 # ---- whole runs (--job): the README's main job, crate and PyTorch -----------------------
 if [[ $JOB -eq 1 ]]; then
     if [[ "$DEVICE" != cpu ]]; then
@@ -194,23 +258,27 @@ print(exe)')" || [[ -z "$BIN" || ! -x "$BIN" ]]; then
     for method in "${METHODS[@]}"; do
         if [[ $PYTORCH_ONLY -eq 0 ]]; then
             out="$WORK/rescom-$method"
-            cmd=("$BIN" --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS" --method "$method" --workers 2
+            mem="$WORK/memory-rescom-$method.json"
+            cmd=("$PY" benches/peak_memory.py "$mem" --
+                 "$BIN" --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS" --method "$method" --workers 2
                  --out "$out" ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"})
             echo "== ${cmd[*]}" >&2
             t0="$(now)"
             if "${cmd[@]}" >&2; then
-                echo "{\"side\": \"rescom\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"metrics\": \"$out/metrics.jsonl\"}" >> "$WORK/job.jsonl"
+                echo "{\"side\": \"rescom\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"metrics\": \"$out/metrics.jsonl\", \"memory\": \"$mem\"}" >> "$WORK/job.jsonl"
             else
                 echo "warning: the crate's $method run failed; its columns will show n/a" >&2
                 STATUS=1
             fi
         fi
-        cmd=("$PY" benches/pytorch/default_job.py --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS"
+        mem="$WORK/memory-pytorch-$method.json"
+        cmd=("$PY" benches/peak_memory.py "$mem" --
+             "$PY" benches/pytorch/default_job.py --data-dir "$LT_DATA" --epochs "$JOB_EPOCHS"
              --method "$method" --threads "$THREADS" --workers 2)
         echo "== ${cmd[*]}" >&2
         t0="$(now)"
         if "${cmd[@]}" | tee "$WORK/pytorch-$method.out" >&2; then
-            echo "{\"side\": \"pytorch\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"output\": \"$WORK/pytorch-$method.out\"}" >> "$WORK/job.jsonl"
+            echo "{\"side\": \"pytorch\", \"method\": \"$method\", \"start\": $t0, \"end\": $(now), \"output\": \"$WORK/pytorch-$method.out\", \"memory\": \"$mem\"}" >> "$WORK/job.jsonl"
         else
             echo "warning: the PyTorch $method run failed; its columns will show n/a" >&2
             STATUS=1
@@ -242,19 +310,27 @@ def mean_rate(rates):
     return sum(rates) / len(rates) if rates else None
 
 
+def peak_mb(path):
+    """The largest total PSS of the run's processes, MB (1e6 bytes)."""
+    rows = list(json_lines(path))
+    return rows[-1]["tree_peak_pss_kib"] * 1024 / 1e6 if rows else None
+
+
 results = {}
 for run in json_lines(runs_file):
     key, wall = (run["side"], run["method"]), run["end"] - run["start"]
+    peak = peak_mb(run["memory"]) if "memory" in run else None
     if run["side"] == "rescom":
         history = list(json_lines(run["metrics"]))
         evals = [r["eval"] for r in history if r.get("eval")]
         results[key] = {"rate": mean_rate([r["images_per_second"] for r in history]),
-                        "top1": evals[-1]["top1"] if evals else None, "wall": wall}
+                        "top1": evals[-1]["top1"] if evals else None, "wall": wall,
+                        "peak": peak}
     else:
         last = [r for r in json_lines(run["output"]) if "images_per_second" in r]
         if last:
             results[key] = {"rate": last[-1]["images_per_second"], "top1": last[-1]["test_top1"],
-                            "wall": wall}
+                            "wall": wall, "peak": peak}
 
 
 def fmt(v, spec):
@@ -267,17 +343,19 @@ print()
 print(f"the README's main job, {label}; threads: {threads} (both sides), 2 loader "
       f"workers each; img/s: training images per second (each image once, not per view), mean "
       f"over {span}; ratio = rescom / pytorch img/s (> 1: rescom is faster); wall: the whole "
-      "program, evaluations and start-up included")
+      "program, evaluations and start-up included; peak MB: the largest total proportional "
+      "set size of the run's processes (loader workers included), 1e6 bytes")
 print()
-print("| job | rescom img/s | pytorch img/s | ratio | rescom top-1 | pytorch top-1 | rescom wall s | pytorch wall s |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| job | rescom img/s | pytorch img/s | ratio | rescom top-1 | pytorch top-1 | rescom wall s | pytorch wall s | rescom peak MB | pytorch peak MB |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for method in methods:
     r, p = results.get(("rescom", method), {}), results.get(("pytorch", method), {})
     ratio = r["rate"] / p["rate"] if r.get("rate") and p.get("rate") else None
     pct = lambda v: "n/a" if v is None else f"{100 * v:.2f} %"  # noqa: E731
     print(f"| {method}, {label} | {fmt(r.get('rate'), '.1f')} | {fmt(p.get('rate'), '.1f')} "
           f"| {fmt(ratio, '.2f')} | {pct(r.get('top1'))} | {pct(p.get('top1'))} "
-          f"| {fmt(r.get('wall'), '.1f')} | {fmt(p.get('wall'), '.1f')} |")
+          f"| {fmt(r.get('wall'), '.1f')} | {fmt(p.get('wall'), '.1f')} "
+          f"| {fmt(r.get('peak'), ',.0f')} | {fmt(p.get('peak'), ',.0f')} |")
 PYEOF
     exit "$STATUS"
 fi

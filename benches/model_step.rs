@@ -9,11 +9,17 @@
 //! cargo bench --bench model_step -- --ndarray 1       # also ndarray (~80 s a step)
 //! cargo bench --bench model_step -- --ops             # single layers of the network
 //! cargo bench --bench model_step -- --overhead 10     # ResCom vs cross-entropy, paired
+//! cargo bench --bench model_step -- --memory 3        # peak memory of ResCom steps
 //! ```
 //!
 //! `--overhead N` alternates a cross-entropy step and a full ResCom step (head, `ResComLoss`
 //! with the CIFAR-100 recipe, queue update) N times, so drift of the machine's speed hits
 //! both alike, and reports the median of the per-pair ratios.
+//!
+//! `--memory N` runs N full ResCom steps alone in this process and prints, as one JSON line,
+//! its resident memory before the first step and its peak (`VmRSS` and `VmHWM` of
+//! `/proc/self/status`, Linux), the figure `benches/compare.sh --memory` compares with
+//! PyTorch's.
 //!
 //! Each step is split into forward, backward and optimiser time; `--ops` times the layers the
 //! network is made of at the shapes of its three stages.
@@ -292,10 +298,7 @@ fn overhead(device: &Device, pairs: usize) {
         Ok(loss) => loss,
         Err(e) => panic!("uniform counts are valid: {e}"),
     };
-    let counts: Vec<usize> = (0..CLASSES)
-        .map(|c| (500.0 * 100f64.powf(-(c as f64) / 99.0)).floor() as usize)
-        .collect();
-    let rescom = match ResComLossConfig::new(counts).init(device) {
+    let rescom = match ResComLossConfig::new(cifar100_counts()).init(device) {
         Ok(loss) => loss,
         Err(e) => panic!("the CIFAR-100 recipe is valid: {e}"),
     };
@@ -349,6 +352,69 @@ fn overhead(device: &Device, pairs: usize) {
     );
 }
 
+/// `VmRSS` and `VmHWM` (peak) of this process in KiB, from `/proc/self/status` (Linux).
+fn resident_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse::<u64>()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Runs `steps` full ResCom steps (network, `ResComLoss` with the CIFAR-100 recipe and its
+/// enqueue, backward, SGD) and prints the resident memory before them and the peak.
+fn memory(device: &Device, steps: usize) {
+    device.seed(0);
+    let mut rng = Rng::new(5);
+    let half: Vec<i64> = (0..ROWS / 2).map(|_| rng.index(CLASSES) as i64).collect();
+    let labels: Vec<i64> = half.iter().chain(&half).copied().collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
+    let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let mut model =
+        match ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
+            .init(device)
+        {
+            Ok(model) => model,
+            Err(e) => panic!("the ResNet-32 configuration is valid: {e}"),
+        };
+    let rescom = match ResComLossConfig::new(cifar100_counts()).init(device) {
+        Ok(loss) => loss,
+        Err(e) => panic!("the CIFAR-100 recipe is valid: {e}"),
+    };
+    let mut optimiser = sgd();
+    sync(device);
+    let before = resident_kib();
+    for _ in 0..steps {
+        let out = match rescom.forward(model.forward(images.clone()), labels.clone()) {
+            Ok(out) => out,
+            Err(e) => panic!("valid inputs: {e}"),
+        };
+        let grads = GradientsParams::from_grads(out.total.backward(), &model);
+        model = optimiser.step(0.1, model, grads);
+        sync(device);
+    }
+    match (before, resident_kib()) {
+        (Some((rss, _)), Some((_, peak))) => println!(
+            "{{\"case\": \"resnet32_step_rescom\", \"steps\": {steps}, \
+             \"rss_before_kib\": {rss}, \"peak_kib\": {peak}}}"
+        ),
+        _ => eprintln!("resident memory is read from /proc/self/status (Linux only)"),
+    }
+}
+
+/// Training images per class of CIFAR-100-LT (imbalance 100, 500 images in the head class).
+fn cifar100_counts() -> Vec<usize> {
+    (0..CLASSES)
+        .map(|c| (500.0 * 100f64.powf(-(c as f64) / 99.0)).floor() as usize)
+        .collect()
+}
+
 fn main() {
     allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
@@ -360,6 +426,10 @@ fn main() {
     };
     if let Some(pairs) = value("--overhead") {
         overhead(&Device::flex().autodiff(), pairs);
+        return;
+    }
+    if let Some(steps) = value("--memory") {
+        memory(&Device::flex().autodiff(), steps);
         return;
     }
     if args.iter().any(|a| a == "--ops") {

@@ -194,7 +194,8 @@ def bench_mining(ctx: Ctx, s):
 # --------------------------------------------------------------------------------------
 
 
-def bench_resnet(ctx: Ctx, rescom: bool, cpu_ms=None):
+def resnet_step(ctx: Ctx, rescom: bool):
+    """One training step of the ResNet-32 setting, as a closure (built once, run many times)."""
     s = CIFAR100
     n = 128
     torch.manual_seed(SEED)
@@ -218,7 +219,34 @@ def bench_resnet(ctx: Ctx, rescom: bool, cpu_ms=None):
             F.cross_entropy(logits, labels).backward()
             opt.step()
 
-    return time_ms(ctx, step, heavy=True, cpu_ms=cpu_ms)
+    return step
+
+
+def bench_resnet(ctx: Ctx, rescom: bool, cpu_ms=None):
+    return time_ms(ctx, resnet_step(ctx, rescom), heavy=True, cpu_ms=cpu_ms)
+
+
+def resident_kib():
+    """(VmRSS, VmHWM) of this process in KiB, from /proc/self/status (Linux)."""
+    fields = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(rest.split()[0])
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def step_memory(ctx: Ctx, steps: int):
+    """Resident memory before `steps` ResCom ResNet-32 steps and the peak after them (the
+    Rust side: `cargo bench --bench model_step -- --memory N`)."""
+    step = resnet_step(ctx, True)
+    before, _ = resident_kib()
+    for _ in range(steps):
+        step()
+    _, peak = resident_kib()
+    print(json.dumps({"case": "resnet32_step_rescom", "steps": steps,
+                      "rss_before_kib": before, "peak_kib": peak}))
 
 
 # --------------------------------------------------------------------------------------
@@ -356,6 +384,9 @@ def main(argv=None):
                    help="comma-separated subset of: " + ", ".join(ALL_CASES))
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--memory-probe", choices=["masked", "table"], help=argparse.SUPPRESS)
+    p.add_argument("--memory", type=int, metavar="STEPS",
+                   help="run STEPS ResCom ResNet-32 steps alone and print the resident memory "
+                        "before them and the peak (KiB, one JSON line)")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -367,6 +398,9 @@ def main(argv=None):
         p.error(f"unsupported device {args.device!r}")
     if args.memory_probe:
         memory_probe(args.memory_probe, args.device)
+        return 0
+    if args.memory is not None:
+        step_memory(Ctx(args.device, args.threads, True), args.memory)
         return 0
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
