@@ -2,7 +2,7 @@
 # Compare the rescom (Rust, criterion) benchmarks with the PyTorch baseline.
 #
 #   benches/compare.sh [--pytorch-only] [--no-run-rust] [--quick] [--rounds N] [--device cpu|cuda]
-#                      [--features LIST]
+#                      [--features LIST] [--authors CHECKOUT]
 #   benches/compare.sh --job [--epochs N] [--method LIST] [--data-dir DIR] [--lt-data DIR]
 #                      [--pytorch-only] [--features LIST]
 #   benches/compare.sh --memory [--steps N] [--features LIST]
@@ -13,6 +13,10 @@
 # 3. runs benches/pytorch/bench.py with the same thread count
 #    (RAYON_NUM_THREADS if set, else nproc);
 # 4. prints one markdown table: case | rescom ms | pytorch ms | ratio (pytorch / rescom).
+#
+# With --authors CHECKOUT (a dvlab-research/ResCom checkout, the folder holding ResCom/) the
+# rounds also time the authors' own loss at both sizes (bench.py's loss_*_authors cases,
+# benches/pytorch/authors_loss.py), in rows of their own against the crate's loss.
 #
 # With --rounds N the short cases (loss, enqueue, mining) run N times, alternating Rust and
 # PyTorch, and the table shows the median of each side and the median (and range) of the
@@ -43,6 +47,7 @@ usage: benches/compare.sh [options]
   --device DEV     device for the PyTorch side: cpu (default) or cuda
   --features LIST  crate features for the Rust side (e.g. ndarray; a different Burn feature
                    set: use its own CARGO_TARGET_DIR)
+  --authors DIR    also time the authors' own loss (DIR: a dvlab-research/ResCom checkout)
   -h, --help       this help
 
 Whole runs (--job):
@@ -81,6 +86,7 @@ JOB_EPOCHS=20
 JOB_METHODS=rescom
 DATA_DIR=data
 LT_DATA=""
+AUTHORS=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --pytorch-only) PYTORCH_ONLY=1; RUN_RUST=0 ;;
@@ -93,6 +99,8 @@ while [[ $# -gt 0 ]]; do
         --device=*) DEVICE="${1#--device=}" ;;
         --features) [[ $# -ge 2 ]] || { echo "error: --features needs a value" >&2; exit 2; }
                     FEATURES="$2"; shift ;;
+        --authors) [[ $# -ge 2 ]] || { echo "error: --authors needs a checkout folder" >&2; exit 2; }
+                   AUTHORS="$2"; shift ;;
         --job) JOB=1 ;;
         --memory) MEMORY=1 ;;
         --steps) [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "error: --steps needs a positive integer" >&2; exit 2; }
@@ -116,6 +124,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
 [[ $JOB -eq 1 && "$DATA_DIR" != data ]] && DATA_DIR="$(abspath "$DATA_DIR")"
 [[ -n "$LT_DATA" ]] && LT_DATA="$(abspath "$LT_DATA")"
+if [[ -n "$AUTHORS" ]]; then
+    AUTHORS="$(abspath "$AUTHORS")"
+    [[ -f "$AUTHORS/ResCom/rescom/builder.py" && -f "$AUTHORS/ResCom/losses.py" ]] || {
+        echo "error: --authors $AUTHORS: no ResCom/rescom/builder.py or ResCom/losses.py there; pass the folder of a dvlab-research/ResCom checkout" >&2
+        exit 2
+    }
+fi
 [[ -n "${TRAIN_BIN:-}" ]] && TRAIN_BIN="$(abspath "$TRAIN_BIN")"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
@@ -386,6 +401,10 @@ PT_ARGS=(--threads "$THREADS" --device "$DEVICE")
 [[ $QUICK -eq 1 ]] && PT_ARGS+=(--quick)
 SHORT_CASES=loss_cifar100,loss_cifar100_loop,loss_imagenet_lt,loss_imagenet_lt_loop,enqueue_cifar100,enqueue_cifar100_loop,enqueue_imagenet_lt,enqueue_imagenet_lt_loop,mining_cifar100,mining_imagenet_lt
 LONG_CASES=resnet32_step_ce,resnet32_step_rescom,mining_memory_inat
+if [[ -n "$AUTHORS" ]]; then
+    PT_ARGS+=(--authors "$AUTHORS")
+    SHORT_CASES+=,loss_cifar100_authors,loss_imagenet_lt_authors
+fi
 
 # Copies criterion's median estimates of the groups in $2 into the JSON lines file $1.
 save_rust() {
@@ -513,6 +532,8 @@ ROWS = [
     ("loss cifar100, PyTorch loop enqueue", "loss", "cifar100", "loss_cifar100_loop"),
     ("loss imagenet_lt (fwd+bwd+enqueue)", "loss", "imagenet_lt", "loss_imagenet_lt"),
     ("loss imagenet_lt, PyTorch loop enqueue", "loss", "imagenet_lt", "loss_imagenet_lt_loop"),
+    ("loss cifar100, the authors' code", "loss", "cifar100", "loss_cifar100_authors"),
+    ("loss imagenet_lt, the authors' code", "loss", "imagenet_lt", "loss_imagenet_lt_authors"),
     ("enqueue cifar100", "enqueue", "cifar100", "enqueue_cifar100"),
     ("enqueue cifar100, PyTorch loop", "enqueue", "cifar100", "enqueue_cifar100_loop"),
     ("enqueue imagenet_lt", "enqueue", "imagenet_lt", "enqueue_imagenet_lt"),
@@ -533,6 +554,8 @@ print()
 print("| case | rescom ms | pytorch ms | ratio |")
 print("| --- | ---: | ---: | ---: |")
 for label, group, ident, case in ROWS:
+    if case.endswith("_authors") and pt_ms(case) is None:
+        continue  # not asked for (--authors)
     r, p = rust_ms(group, ident), pt_ms(case)
     rs = ratios(group, ident, case)
     if not rs:

@@ -2,6 +2,10 @@
 """PyTorch timings for the ResCom benchmark cases; one JSON line per case on stdout.
 
     python3 benches/pytorch/bench.py [--threads N] [--device cpu|cuda] [--cases a,b] [--quick]
+                                     [--authors CHECKOUT]
+
+With `--authors CHECKOUT` (a dvlab-research/ResCom checkout) the cases `loss_*_authors` time
+the authors' own loss (authors_loss.py) at the same sizes.
 
 Each timed case reports the median over samples of the mean time of one call (samples of
 several calls for short cases), after warm-up. See README.md beside this file.
@@ -64,14 +68,17 @@ ALL_CASES = [
     "resnet32_step_ce", "resnet32_step_rescom",
     "mining_memory_inat",
 ]
+# The authors' own code at the loss sizes; they need --authors.
+AUTHORS_CASES = ["loss_cifar100_authors", "loss_imagenet_lt_authors"]
 
 
 class Ctx:
-    def __init__(self, device: str, threads: int, quick: bool):
+    def __init__(self, device: str, threads: int, quick: bool, authors=None):
         self.device = torch.device(device)
         self.threads = threads
         self.quick = quick
         self.cuda = self.device.type == "cuda"
+        self.authors = authors  # their modules (authors_loss.load), or None
 
     def sync(self):
         if self.cuda:
@@ -163,6 +170,27 @@ def bench_loss(ctx: Ctx, s, mode: str):
         out.total.backward()
         loss.enqueue(out.q[:n], labels[:n], mode)
 
+    return time_ms(ctx, step)
+
+
+def bench_authors_loss(ctx: Ctx, s):
+    """The authors' code on the inputs and starting queue of bench_loss (same generators).
+
+    Before timing, their first total is checked against rescom_torch's on the same inputs
+    and queue (float32, relative 1e-5): the shims leave their computation intact."""
+    import authors_loss
+
+    m, n = s["rows"], s["rows"] // 2
+    loss = make_loss(ctx, s)
+    g = ctx.gen(1)
+    feats = torch.randn(m, s["dim"], generator=g).to(ctx.device).requires_grad_()
+    logits = torch.randn(m, len(s["counts"]), generator=g).to(ctx.device).requires_grad_()
+    labels = make_labels(ctx, s["counts"], n, 2)
+    step = authors_loss.loss_step(ctx.authors, s, feats, logits, labels, loss.queue.keys)
+    ours = float(loss(feats, logits, labels).total.detach())
+    theirs = float(step())
+    if not abs(theirs - ours) <= 1e-5 * abs(ours):
+        raise RuntimeError(f"the authors' loss {theirs} differs from rescom_torch's {ours}")
     return time_ms(ctx, step)
 
 
@@ -353,6 +381,9 @@ def run_case(ctx: Ctx, case: str):
         cpu = []
         ms = bench_resnet(ctx, case.endswith("rescom"), cpu)
         return emit(ctx, case, ms, cpu_ms=round(cpu[0], 3))
+    if case in AUTHORS_CASES:
+        s = LOSS_CASES[case[len("loss_"):-len("_authors")]]
+        return emit(ctx, case, bench_authors_loss(ctx, s), code=f"authors {ctx.authors[2] or 'checkout'}")
     kind, _, rest = case.partition("_")
     loop = rest.endswith("_loop")
     s = LOSS_CASES[rest[:-5] if loop else rest]
@@ -383,6 +414,9 @@ def main(argv=None):
     p.add_argument("--cases", default=",".join(ALL_CASES),
                    help="comma-separated subset of: " + ", ".join(ALL_CASES))
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--authors", metavar="CHECKOUT",
+                   help="a dvlab-research/ResCom checkout (the folder holding ResCom/): enables "
+                        "the cases " + ", ".join(AUTHORS_CASES) + " (CPU only)")
     p.add_argument("--memory-probe", choices=["masked", "table"], help=argparse.SUPPRESS)
     p.add_argument("--memory", type=int, metavar="STEPS",
                    help="run STEPS ResCom ResNet-32 steps alone and print the resident memory "
@@ -404,10 +438,20 @@ def main(argv=None):
         return 0
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in ALL_CASES]
+    known = ALL_CASES + AUTHORS_CASES
+    unknown = [c for c in cases if c not in known]
     if unknown:
-        p.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(ALL_CASES)}")
-    ctx = Ctx(args.device, args.threads, args.quick)
+        p.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    authors = None
+    if any(c in AUTHORS_CASES for c in cases):
+        if args.authors is None:
+            p.error(f"{', '.join(AUTHORS_CASES)} need --authors CHECKOUT")
+        if args.device != "cpu":
+            p.error("--authors runs on the CPU only (their loss module is shimmed to it)")
+        import authors_loss
+
+        authors = authors_loss.load(args.authors)
+    ctx = Ctx(args.device, args.threads, args.quick, authors)
     print(f"# torch {torch.__version__}, device {ctx.device}, threads {torch.get_num_threads()}"
           f"{', quick' if args.quick else ''}", file=sys.stderr)
     for case in cases:
