@@ -333,6 +333,50 @@ fn cifar_resnet_weights(n: usize, in_channels: usize) -> usize {
 }
 
 #[test]
+fn configurations_count_the_values_of_the_networks_they_build() {
+    let device = training();
+    let mut configs: Vec<ResComModelConfig> = Vec::new();
+    for depth in [8, 20, 32, 110] {
+        for (width, in_channels) in [(16, 3), (4, 1), (6, 2)] {
+            let backbone = CifarResNetConfig::new(depth)
+                .with_width(width)
+                .with_in_channels(in_channels);
+            configs.push(ResComModelConfig::new(BackboneConfig::Cifar(backbone), 10));
+        }
+    }
+    for backbone in [
+        ResNetConfig::resnet50(),
+        ResNetConfig::resnext50_32x4d().with_in_channels(1),
+        ResNetConfig::new()
+            .with_layers([1, 2, 1, 3])
+            .with_groups(2)
+            .with_width_per_group(8),
+    ] {
+        configs.push(
+            ResComModelConfig::new(BackboneConfig::ImageNet(backbone), 1000)
+                .with_projection_dim(128)
+                .with_hidden_dim(Some(512)),
+        );
+    }
+    for config in configs {
+        let built = config.init(&device).unwrap().num_params();
+        assert_eq!(config.num_params(), Some(built), "{config:?}");
+    }
+    // Sizes beyond usize are None, not a wrapped count.
+    let huge = |backbone| ResComModelConfig::new(backbone, 10).num_params();
+    let cifar =
+        |depth, width| BackboneConfig::Cifar(CifarResNetConfig::new(depth).with_width(width));
+    assert_eq!(huge(cifar(usize::MAX - 3, 16)), None);
+    assert_eq!(huge(cifar(20, usize::MAX / 2)), None);
+    let layers = ResNetConfig::new().with_layers([3, usize::MAX, 6, 3]);
+    assert_eq!(huge(BackboneConfig::ImageNet(layers)), None);
+    let groups = ResNetConfig::new().with_groups(usize::MAX);
+    assert_eq!(huge(BackboneConfig::ImageNet(groups)), None);
+    let wide = ResComModelConfig::new(cifar(20, 16), 10).with_hidden_dim(Some(usize::MAX));
+    assert_eq!(wide.num_params(), None);
+}
+
+#[test]
 fn cifar_resnets_have_the_published_sizes_and_shapes() {
     // PyTorch counts of the LDAM-DRW/ResCom `resnet_cifar.py` backbones (no classifier):
     // 0.27M, 0.46M, 0.66M, 0.85M, 1.7M in He et al. (2016), table 6.

@@ -463,6 +463,32 @@ fn a_missing_or_damaged_run_is_its_own_error_and_left_as_it_was() {
         Some(serde_json::to_vec(&state).unwrap()),
         "run.json",
     );
+    // A run.json asking for a network far larger than its checkpoint (a damaged size) is
+    // refused before it is built: building it would exhaust memory.
+    let backbone = state["model"]["backbone"]
+        .as_object()
+        .and_then(|b| b.keys().next().cloned())
+        .unwrap();
+    for (field, value) in [
+        ("depth", serde_json::json!(6_000_002)),
+        ("width", serde_json::json!(100_000_000_000u64)),
+        ("width", serde_json::json!(u64::MAX - 1)),
+    ] {
+        let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
+        state["model"]["backbone"][&backbone][field] = value;
+        damage(
+            "run.json",
+            Some(serde_json::to_vec(&state).unwrap()),
+            "parameter values, more than the",
+        );
+    }
+    let mut state: serde_json::Value = serde_json::from_str(&json).unwrap();
+    state["model"]["hidden_dim"] = 1_000_000_000_000u64.into();
+    damage(
+        "run.json",
+        Some(serde_json::to_vec(&state).unwrap()),
+        "parameter values, more than the",
+    );
 }
 
 #[test]

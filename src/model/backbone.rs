@@ -78,6 +78,15 @@ impl BackboneConfig {
         }
     }
 
+    /// The values the built backbone holds, computed without building it; `None` when the
+    /// count overflows `usize`.
+    pub fn num_params(&self) -> Option<usize> {
+        match self {
+            Self::Cifar(c) => c.num_params(),
+            Self::ImageNet(c) => c.num_params(),
+        }
+    }
+
     /// Builds the backbone.
     ///
     /// # Errors

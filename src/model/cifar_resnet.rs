@@ -54,6 +54,30 @@ impl CifarResNetConfig {
         4 * self.width
     }
 
+    /// The values the built network holds (convolution weights, batch-norm scales, shifts and
+    /// running statistics: what [`Module::num_params`](burn::module::Module::num_params)
+    /// counts), computed without building it; `None` when the count overflows `usize`.
+    pub fn num_params(&self) -> Option<usize> {
+        let n = self.depth.checked_sub(2)? / 6;
+        let w = self.width;
+        let conv = |input: usize, output: usize| input.checked_mul(output)?.checked_mul(9);
+        let norm = |channels: usize| channels.checked_mul(4);
+        let mut total = conv(self.in_channels, w)?.checked_add(norm(w)?)?;
+        let mut channels = w;
+        for planes in [w, w.checked_mul(2)?, w.checked_mul(4)?] {
+            let first = conv(channels, planes)?
+                .checked_add(conv(planes, planes)?)?
+                .checked_add(norm(planes)?.checked_mul(2)?)?;
+            let other = conv(planes, planes)?
+                .checked_mul(2)?
+                .checked_add(norm(planes)?.checked_mul(2)?)?;
+            let blocks = other.checked_mul(n.checked_sub(1)?)?.checked_add(first)?;
+            total = total.checked_add(blocks)?;
+            channels = planes;
+        }
+        Some(total)
+    }
+
     /// Builds the network.
     ///
     /// # Errors

@@ -47,6 +47,16 @@ fn linear(input: usize, output: usize, device: &Device) -> Linear {
 }
 
 impl ResComHeadConfig {
+    /// The values the built head holds (weights, biases, the batch norm's scales, shifts and
+    /// running statistics), computed without building it; `None` when the count overflows.
+    pub fn num_params(&self) -> Option<usize> {
+        let linear = |input: usize, output: usize| input.checked_add(1)?.checked_mul(output);
+        linear(self.feature_dim, self.hidden_dim)?
+            .checked_add(self.hidden_dim.checked_mul(4)?)?
+            .checked_add(linear(self.hidden_dim, self.projection_dim)?)?
+            .checked_add(linear(self.feature_dim, self.num_classes)?)
+    }
+
     /// Builds the head.
     ///
     /// # Errors

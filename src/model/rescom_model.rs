@@ -29,24 +29,50 @@ pub struct ResComModelConfig {
 }
 
 impl ResComModelConfig {
+    /// The values the built network holds (what [`Module::num_params`] counts: weights,
+    /// biases and batch norm's running statistics), computed without building it; `None` when
+    /// the count overflows `usize`. A damaged configuration asking for an impossible network
+    /// is refused with it before anything is allocated.
+    ///
+    /// ```
+    /// use burn::module::Module;
+    /// use burn::tensor::Device;
+    /// use rescom::model::{BackboneConfig, ResComModelConfig};
+    ///
+    /// let config = ResComModelConfig::new("resnet32".parse::<BackboneConfig>()?, 100);
+    /// let count = config.num_params();
+    /// assert_eq!(count, Some(config.init(&Device::flex())?.num_params()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn num_params(&self) -> Option<usize> {
+        self.backbone
+            .num_params()?
+            .checked_add(self.head().num_params()?)
+    }
+
     /// Builds the network.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for an invalid backbone option
     /// ([`BackboneConfig::init`]) or a zero class count or head dimension.
     pub fn init(&self, device: &Device) -> Result<ResComModel> {
+        let head = self.head().init(device)?;
+        Ok(ResComModel {
+            backbone: self.backbone.init(device)?,
+            head,
+        })
+    }
+
+    /// The head's configuration: the backbone's feature dimension to the classes and the
+    /// projection.
+    fn head(&self) -> ResComHeadConfig {
         let feature_dim = self.backbone.feature_dim();
-        let head = ResComHeadConfig::new(
+        ResComHeadConfig::new(
             feature_dim,
             self.num_classes,
             self.hidden_dim.unwrap_or(feature_dim),
             self.projection_dim,
         )
-        .init(device)?;
-        Ok(ResComModel {
-            backbone: self.backbone.init(device)?,
-            head,
-        })
     }
 }
 

@@ -79,6 +79,47 @@ impl ResNetConfig {
         Self::new().with_groups(32).with_width_per_group(4)
     }
 
+    /// The values the built network holds (convolution weights, batch-norm scales, shifts and
+    /// running statistics: what [`Module::num_params`] counts), computed without building it;
+    /// `None` when the count overflows `usize`.
+    pub fn num_params(&self) -> Option<usize> {
+        let conv = |input: usize, output: usize, kernel: usize| {
+            input.checked_mul(output)?.checked_mul(kernel * kernel)
+        };
+        let norm = |channels: usize| channels.checked_mul(4);
+        let mut total = conv(self.in_channels, 64, 7)?.checked_add(norm(64)?)?;
+        let mut channels = 64;
+        let planes: [usize; 4] = [64, 128, 256, 512];
+        for (stage, (&count, planes)) in self.layers.iter().zip(planes).enumerate() {
+            let width = planes.checked_mul(self.width_per_group)? / 64;
+            let width = width.checked_mul(self.groups)?;
+            let output = planes * 4;
+            for b in 0..count {
+                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+                let downsample = if stride != 1 || channels != output {
+                    conv(channels, output, 1)?.checked_add(norm(output)?)?
+                } else {
+                    0
+                };
+                let block = conv(channels, width, 1)?
+                    .checked_add(conv(width, width.checked_div(self.groups)?, 3)?)?
+                    .checked_add(conv(width, output, 1)?)?
+                    .checked_add(norm(width)?.checked_mul(2)?)?
+                    .checked_add(norm(output)?)?
+                    .checked_add(downsample)?;
+                total = total.checked_add(block)?;
+                channels = output;
+                if b == 1 {
+                    // Every later block of the stage is the same as the second.
+                    let rest = block.checked_mul(count - 2)?;
+                    total = total.checked_add(rest)?;
+                    break;
+                }
+            }
+        }
+        Some(total)
+    }
+
     /// Builds the network.
     ///
     /// # Errors

@@ -12,7 +12,7 @@ use crate::data::{DatasetSpec, Image, Pipeline, decode_image_file};
 use crate::error::{Error, Result};
 use crate::model::ResComModel;
 use crate::rng::Rng;
-use crate::train::LongTailModel;
+use crate::train::{CheckpointDir, LongTailModel, Record};
 
 /// Images per forward pass unless [`Predictor::with_batch_size`] says otherwise.
 pub const DEFAULT_PREDICT_BATCH: usize = 64;
@@ -161,7 +161,15 @@ impl Predictor {
         }
         let state = RunState::read(run)?;
         let device = device.clone().inner();
-        let network = rebuild(&state, &json, &device)?;
+        let checkpoints = CheckpointDir::new(run.join("checkpoint"));
+        let model_file = checkpoints.file(Record::Model, checkpoints.latest()?);
+        let recorded = std::fs::metadata(&model_file)
+            .map_err(|e| Error::Checkpoint {
+                path: model_file.clone(),
+                reason: e.to_string(),
+            })?
+            .len();
+        let network = rebuild(&state, &json, (&model_file, recorded), &device)?;
         let num_classes = state.config.class_counts().len();
         let objective = state
             .config
@@ -341,7 +349,16 @@ impl Predictor {
 
 /// The network `state` records, built on `device` and checked against the rest of `run.json`
 /// (`json`).
-fn rebuild(state: &RunState, json: &Path, device: &Device) -> Result<ResComModel> {
+/// The network `run.json` describes, refused before anything is allocated when it is not the
+/// run's: another input or class count, or more parameter values than the bytes of the
+/// checkpoint's model file (`file` and its size) could hold (a damaged size would otherwise
+/// exhaust memory).
+fn rebuild(
+    state: &RunState,
+    json: &Path,
+    (file, bytes): (&Path, u64),
+    device: &Device,
+) -> Result<ResComModel> {
     let damaged = |reason: String| Error::Checkpoint {
         path: json.to_path_buf(),
         reason,
@@ -366,6 +383,17 @@ fn rebuild(state: &RunState, json: &Path, device: &Device) -> Result<ResComModel
             "it names {} classes, the run has {classes}",
             names.len()
         )));
+    }
+    match config.num_params() {
+        Some(values) if values as u64 <= bytes => {}
+        values => {
+            let values = values.map_or("more than 2^64".into(), |n| n.to_string());
+            return Err(damaged(format!(
+                "its model needs {values} parameter values, more than the {bytes} bytes of {} \
+                 hold: one of the two is damaged",
+                file.display()
+            )));
+        }
     }
     config
         .init(device)
