@@ -29,18 +29,16 @@ pub(crate) fn differences(a: &Value, b: &Value) -> usize {
         .count()
 }
 
-/// How a field reads in a name: `200 epochs`, `constant lr`, `contrast_weight 1.0`, or
-/// `no NAME` for a field the group does not have.
-fn label(key: &str, value: Option<&Value>) -> String {
+/// How a field reads in a name: `200 epochs`, `constant lr`, `contrast_weight 1.0`.
+fn label(key: &str, value: &Value) -> String {
     let short = key
         .rsplit('.')
         .find(|p| p.parse::<usize>().is_err())
         .unwrap_or(key);
-    match (key, value) {
-        (_, None) => format!("no {short}"),
-        ("config.epochs", Some(v)) => format!("{} epochs", leaf_text(v)),
-        ("config.schedule.kind", Some(v)) => format!("{} lr", leaf_text(v)),
-        (_, Some(v)) => format!("{short} {}", leaf_text(v)),
+    match key {
+        "config.epochs" => format!("{} epochs", leaf_text(value)),
+        "config.schedule.kind" => format!("{} lr", leaf_text(value)),
+        _ => format!("{short} {}", leaf_text(value)),
     }
 }
 
@@ -48,10 +46,12 @@ fn label(key: &str, value: Option<&Value>) -> String {
 /// group; otherwise the method followed by the fields in which the group departs from the
 /// most common value among that method's groups (ties: the first group's), and always its
 /// epochs when they differ (the epochs first, then the schedule's kind, then the rest in the
-/// order of the configuration, fields that some groups lack last; at most four, the last
-/// saying how many more there are). Schedule fields other than its kind and `lr` are left out when
-/// the epochs or the schedule kind differ (they follow from them). Names that would still
-/// clash get ` (2)`, ` (3)`, ...
+/// order of the configuration; at most four, the last saying how many more there are).
+/// Fields that some of the method's groups lack are not named: they come from
+/// configurations written in another layout (another version of `run.json`), where a renamed
+/// field is not a different setting. Schedule fields other than its kind and `lr` are left
+/// out when the epochs or the schedule kind differ (they follow from them). Names that would
+/// still clash get ` (2)`, ` (3)`, ...
 pub(crate) fn group_names(groups: &[(String, &Value)]) -> Vec<String> {
     let maps: Vec<_> = groups.iter().map(|(_, c)| leaf_map(c)).collect();
     let mut names: Vec<String> = Vec::with_capacity(groups.len());
@@ -70,15 +70,14 @@ pub(crate) fn group_names(groups: &[(String, &Value)]) -> Vec<String> {
         let value = |j: usize, k: &str| maps[j].0.get(k).copied();
         let mut differing: Vec<&String> = keys
             .into_iter()
+            .filter(|k| same.iter().all(|&j| value(j, k).is_some()))
             .filter(|k| same.iter().any(|&j| value(j, k) != value(same[0], k)))
             .collect();
-        // The budget first, then the schedule, then fields with a value in every group (in
-        // document order), then fields that some groups lack.
+        // The budget first, then the schedule, then the rest in document order.
         differing.sort_by_key(|k| match k.as_str() {
             "config.epochs" => 0,
             "config.schedule.kind" => 1,
-            k if same.iter().all(|&j| value(j, k).is_some()) => 2,
-            _ => 3,
+            _ => 2,
         });
         let has = |key: &str| differing.iter().any(|k| k.as_str() == key);
         let derived = has("config.epochs") || has("config.schedule.kind");
@@ -90,7 +89,9 @@ pub(crate) fn group_names(groups: &[(String, &Value)]) -> Vec<String> {
             if (derived && schedule_detail) || key == "config.method" {
                 continue;
             }
-            let mine = value(i, key);
+            let Some(mine) = value(i, key) else {
+                continue;
+            };
             let mut counts: Vec<(Option<&Value>, usize)> = Vec::new();
             for &j in &same {
                 let v = value(j, key);
@@ -101,7 +102,7 @@ pub(crate) fn group_names(groups: &[(String, &Value)]) -> Vec<String> {
             }
             let top = counts.iter().map(|c| c.1).max().unwrap_or(0);
             let mode = counts.iter().find(|c| c.1 == top).and_then(|c| c.0);
-            if mine != mode || key == "config.epochs" {
+            if Some(mine) != mode || key == "config.epochs" {
                 parts.push(label(key, mine));
             }
         }
@@ -175,7 +176,8 @@ mod tests {
         ];
         assert_eq!(group_names(&same), ["a", "a (2)"]);
         assert_eq!(differences(&configs[0], &configs[1]), 1);
-        // Configurations of another layout: the fields they share first, at most four.
+        // Configurations of another layout: only the fields they share are named, at most
+        // four.
         let mut old = config(30, "constant", 0.5, 10);
         for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
             old["config"][k] = json!(v);
@@ -186,9 +188,20 @@ mod tests {
         ];
         assert_eq!(
             group_names(&two),
+            ["rescom, 20 epochs", "rescom, 30 epochs, constant lr"]
+        );
+        let mut many = config(30, "constant", 0.9, 1);
+        many["config"]["loss"]["temperature"] = json!(0.1);
+        many["batch_size"] = json!(128);
+        let two = [
+            ("rescom".to_string(), &configs[4]),
+            ("rescom".to_string(), &many),
+        ];
+        assert_eq!(
+            group_names(&two),
             [
                 "rescom, 20 epochs",
-                "rescom, 30 epochs, constant lr, a 1, 2 more fields"
+                "rescom, 30 epochs, constant lr, batch_size 128, 2 more fields"
             ]
         );
         assert_eq!(differences(&configs[0], &configs[3]), 4);
