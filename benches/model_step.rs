@@ -277,14 +277,21 @@ fn ops(device: &Device) {
     }
 }
 
-/// Alternates cross-entropy and ResCom training steps and prints the paired overhead.
-fn overhead(device: &Device, pairs: usize) {
+/// Seeds `device` and draws the step's batch: labels `[ROWS]` (two views of `ROWS / 2`
+/// images, view-major) and images `[ROWS, 3, 32, 32]`.
+fn seeded_batch(device: &Device) -> (Tensor<1, Int>, Tensor<4>) {
     device.seed(0);
     let mut rng = Rng::new(5);
     let half: Vec<i64> = (0..ROWS / 2).map(|_| rng.index(CLASSES) as i64).collect();
     let labels: Vec<i64> = half.iter().chain(&half).copied().collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
     let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    (labels, images)
+}
+
+/// Alternates cross-entropy and ResCom training steps and prints the paired overhead.
+fn overhead(device: &Device, pairs: usize) {
+    let (labels, images) = seeded_batch(device);
     let init =
         || match ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
             .init(device)
@@ -370,12 +377,7 @@ fn resident_kib() -> Option<(u64, u64)> {
 /// Runs `steps` full ResCom steps (network, `ResComLoss` with the CIFAR-100 recipe and its
 /// enqueue, backward, SGD) and prints the resident memory before them and the peak.
 fn memory(device: &Device, steps: usize) {
-    device.seed(0);
-    let mut rng = Rng::new(5);
-    let half: Vec<i64> = (0..ROWS / 2).map(|_| rng.index(CLASSES) as i64).collect();
-    let labels: Vec<i64> = half.iter().chain(&half).copied().collect();
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [ROWS]), device);
-    let images = Tensor::<4>::random([ROWS, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    let (labels, images) = seeded_batch(device);
     let mut model =
         match ResComModelConfig::new(BackboneConfig::Cifar(CifarResNetConfig::new(32)), CLASSES)
             .init(device)

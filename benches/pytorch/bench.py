@@ -155,13 +155,20 @@ def make_loss(ctx: Ctx, s):
 # --------------------------------------------------------------------------------------
 
 
-def bench_loss(ctx: Ctx, s, mode: str):
+def loss_inputs(ctx: Ctx, s):
+    """The loss of setting `s`, raw features and logits that require gradients, and labels
+    (view-major), drawn the same way for every loss case."""
     m, n = s["rows"], s["rows"] // 2
     loss = make_loss(ctx, s)
     g = ctx.gen(1)
     feats = torch.randn(m, s["dim"], generator=g).to(ctx.device).requires_grad_()
     logits = torch.randn(m, len(s["counts"]), generator=g).to(ctx.device).requires_grad_()
-    labels = make_labels(ctx, s["counts"], n, 2)
+    return loss, feats, logits, make_labels(ctx, s["counts"], n, 2)
+
+
+def bench_loss(ctx: Ctx, s, mode: str):
+    n = s["rows"] // 2
+    loss, feats, logits, labels = loss_inputs(ctx, s)
 
     def step():
         feats.grad = None
@@ -180,12 +187,7 @@ def bench_authors_loss(ctx: Ctx, s):
     and queue (float32, relative 1e-5): the shims leave their computation intact."""
     import authors_loss
 
-    m, n = s["rows"], s["rows"] // 2
-    loss = make_loss(ctx, s)
-    g = ctx.gen(1)
-    feats = torch.randn(m, s["dim"], generator=g).to(ctx.device).requires_grad_()
-    logits = torch.randn(m, len(s["counts"]), generator=g).to(ctx.device).requires_grad_()
-    labels = make_labels(ctx, s["counts"], n, 2)
+    loss, feats, logits, labels = loss_inputs(ctx, s)
     step = authors_loss.loss_step(ctx.authors, s, feats, logits, labels, loss.queue.keys)
     ours = float(loss(feats, logits, labels).total.detach())
     theirs = float(step())
