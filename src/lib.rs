@@ -48,7 +48,7 @@
 //!
 //! | feature | what it adds |
 //! | --- | --- |
-//! | `flex` | Burn's pure-Rust CPU backend (default backend) |
+//! | `flex` | Burn's pure-Rust CPU backend (default backend), and the losses' fused log-sum-exp on it |
 //! | `ndarray`, `vulkan`, `cuda` | further Burn backends (`cuda` downloads an LLVM bundle at build time) |
 //! | `data` | module `data`: CIFAR, IDX and list-file readers, long-tailed subsets, augmentations, deterministic loaders (Burn `DataLoader`s) |
 //! | `models` | modules `nn` (batch norm, the convolution entry, with the crate's flex kernels) and `model` (CIFAR ResNets, ResNet-50/ResNeXt-50, the ResCom head) |
@@ -64,6 +64,8 @@
 mod check;
 mod device;
 mod error;
+#[cfg(any(feature = "flex", feature = "models"))]
+mod kernels;
 mod loss;
 mod memory;
 mod mining;
@@ -87,8 +89,6 @@ pub mod method {}
 pub struct ReadmeDoctests;
 
 // The networks.
-#[cfg(feature = "models")]
-mod kernels;
 #[cfg(feature = "models")]
 #[cfg_attr(docsrs, doc(cfg(feature = "models")))]
 pub mod model;

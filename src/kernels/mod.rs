@@ -5,16 +5,23 @@
 //!   products that write their results in place;
 //! - `batch_norm`: training-mode batch normalisation, optionally followed by a ReLU, in a few
 //!   passes over the data;
-//! - `flex`: both as operations of the flex backend, with their autodiff backward steps.
+//! - `log_sum_exp`: the losses' row-wise log-sum-exp, each exponential computed once;
+//! - `flex`: all of them as operations of the flex backend, with their autodiff backward
+//!   steps.
 //!
-//! Nothing here is public: [`crate::nn`] is the entry that networks call.
+//! Nothing here is public: [`crate::nn`] is the entry that networks call, and the losses call
+//! `flex::log_sum_exp` on flex devices.
 
+#[cfg(feature = "models")]
 pub(crate) mod batch_norm;
+#[cfg(feature = "models")]
 pub(crate) mod conv;
 #[cfg(feature = "flex")]
 pub(crate) mod flex;
+#[cfg(feature = "flex")]
+pub(crate) mod log_sum_exp;
 
-use std::ops::{Add, AddAssign, Mul, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
 /// The element types the kernels run on (`f32`, `f64`).
 pub(crate) trait Element:
@@ -26,36 +33,62 @@ pub(crate) trait Element:
     + AddAssign
     + Sub<Output = Self>
     + Mul<Output = Self>
+    + Div<Output = Self>
     + 'static
 {
     /// `0`.
     const ZERO: Self;
     /// `1`.
     const ONE: Self;
+    /// Minus infinity.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    const NEG_INFINITY: Self;
     /// The value as `f64`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
     fn to_f64(self) -> f64;
     /// The nearest value to `v`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
     fn from_f64(v: f64) -> Self;
+    /// `e^self`.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    fn exp(self) -> Self;
+    /// The natural logarithm.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    fn ln(self) -> Self;
 }
 
 impl Element for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
     fn to_f64(self) -> f64 {
         self as f64
     }
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
 }
 
 impl Element for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
     fn to_f64(self) -> f64 {
         self
     }
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn ln(self) -> Self {
+        f64::ln(self)
     }
 }

@@ -12,6 +12,8 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::Result;
+#[cfg(feature = "flex")]
+use crate::kernels::flex::log_sum_exp as fused;
 use crate::stats::{ClassStats, ClassVector, EmptyClassPolicy};
 
 /// Configuration of a [`BalancedSoftmaxLoss`].
@@ -182,10 +184,16 @@ impl BalancedSoftmaxLoss {
     /// Per-row loss for inputs already validated by the caller.
     pub(crate) fn per_row_unchecked(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
         let rows = logits.dims()[0];
+        let labels = labels.reshape([rows, 1]);
+        // On flex, `log_softmax(z)[y] = z[y] - lse(z)` with the fused log-sum-exp (each
+        // exponential computed once).
+        #[cfg(feature = "flex")]
+        if fused::handles(&logits) {
+            let shifted = self.shift(logits);
+            let picked = shifted.clone().gather(1, labels);
+            return (fused::log_sum_exp(shifted) - picked).reshape([rows]);
+        }
         let log_probs = log_softmax(self.shift(logits), 1);
-        log_probs
-            .gather(1, labels.reshape([rows, 1]))
-            .reshape([rows])
-            .neg()
+        log_probs.gather(1, labels).reshape([rows]).neg()
     }
 }

@@ -13,7 +13,8 @@
 //!
 //! The log-sum-exp is accumulated over the three parts separately (with a shared row maximum),
 //! so the `[M, M - 1 + k_pos + k_neg]` logit matrix is never materialised; the self pair is
-//! excluded by masking the diagonal.
+//! excluded by masking the diagonal. On flex devices one fused operation takes the parts side
+//! by side instead (host memory is plentiful; each exponential is computed once).
 
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
@@ -21,6 +22,8 @@ use burn::tensor::{Bool, DType, Device, Int, Tensor};
 
 use crate::check;
 use crate::error::{Error, Result};
+#[cfg(feature = "flex")]
+use crate::kernels::flex::log_sum_exp as fused;
 use crate::mining::{MinedPairs, MinedSet};
 use crate::stats::{ClassStats, ClassVector};
 
@@ -366,6 +369,12 @@ struct Contrast {
 /// - `parts`: `[M, *]` each
 /// - output: `[M, 1]`
 fn log_sum_exp(parts: Vec<Tensor<2>>, rows: usize, device: &Device, dtype: DType) -> Tensor<2> {
+    // On flex, one fused operation over the parts side by side: each exponential computed
+    // once, the backward step a product with the forward's softmax.
+    #[cfg(feature = "flex")]
+    if parts.first().is_some_and(fused::handles) {
+        return fused::log_sum_exp(Tensor::cat(parts, 1));
+    }
     let row_max = Tensor::cat(parts.iter().map(|p| p.clone().max_dim(1)).collect(), 1)
         .max_dim(1)
         .detach(); // [M, 1]

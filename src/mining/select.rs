@@ -183,6 +183,40 @@ mod tests {
         }
     }
 
+    /// Long rows (values within a few binades, many of them equal in f32) in f32 and f64.
+    #[test]
+    fn selection_in_long_rows_matches_a_sort() {
+        let mut rng = crate::rng::Rng::new(9);
+        for (trial, &(n, k, scale)) in [(4000, 1000, 0.05), (3000, 1, 1.0), (2500, 2490, 1e-3)]
+            .iter()
+            .enumerate()
+        {
+            let values: Vec<f64> = (0..n).map(|_| 0.3 + scale * rng.normal()).collect();
+            let own = 8..12;
+            let expected = |keys: &[u64]| {
+                let mut others: Vec<u64> = (0..n)
+                    .filter(|j| !own.contains(j))
+                    .map(|j| keys[j])
+                    .collect();
+                others.sort_unstable_by(|a, b| b.cmp(a));
+                others[..k].to_vec()
+            };
+            let got = |out: &[i64], keys: &[u64]| {
+                let mut got: Vec<u64> = out.iter().map(|&j| keys[j as usize]).collect();
+                got.sort_unstable_by(|a, b| b.cmp(a));
+                got
+            };
+            let mut out = vec![0i64; k];
+            select_row(&values, own.clone(), &mut Vec::new(), &mut out);
+            let keys: Vec<u64> = values.iter().map(|v| v.key()).collect();
+            assert_eq!(got(&out, &keys), expected(&keys), "f64, trial {trial}");
+            let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            select_row(&values, own.clone(), &mut Vec::new(), &mut out);
+            let keys: Vec<u64> = values.iter().map(|&v| u64::from(v.key())).collect();
+            assert_eq!(got(&out, &keys), expected(&keys), "f32, trial {trial}");
+        }
+    }
+
     #[test]
     fn keys_preserve_the_float_order() {
         let values = [

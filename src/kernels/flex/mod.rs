@@ -2,8 +2,11 @@
 //! implementation and an autodiff implementation whose backward step runs the same kernels.
 //! Float types other than `f32` and `f64` fall back to flex's own operations.
 
+#[cfg(feature = "models")]
 pub(crate) mod batch_norm;
+#[cfg(feature = "models")]
 pub(crate) mod conv;
+pub(crate) mod log_sum_exp;
 
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
@@ -13,6 +16,7 @@ use super::Element;
 /// `f32` / `f64` access to flex tensors.
 pub(crate) trait FlexElement: Element {
     /// The dtype of the type.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
     const DTYPE: DType;
 
     /// The values of a contiguous tensor of this type.
