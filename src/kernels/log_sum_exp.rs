@@ -12,41 +12,60 @@ use super::Element;
 /// Rows per parallel task: enough work per task to pay for the split.
 const MIN_ROWS_PER_TASK: usize = 8;
 
-/// The log-sum-exp of every row of `x` (`[rows, width]` row-major), and the softmax of every
-/// row (`exp(x - lse)`, the gradient of the log-sum-exp). Minus infinity is an excluded entry
-/// (softmax 0); a row with no finite entry has log-sum-exp minus infinity and softmax 0.
-pub(crate) fn log_sum_exp_rows<T: Element>(x: &[T], width: usize) -> (Vec<T>, Vec<T>) {
+/// The log-sum-exp of every row of `x` (`[rows, width]` row-major), and, with
+/// `keep_softmax`, the softmax of every row (`exp(x - lse)`, the gradient of the log-sum-exp).
+/// Minus infinity is an excluded entry (softmax 0); a row with no finite entry has log-sum-exp
+/// minus infinity and softmax 0; a NaN anywhere in a row makes its log-sum-exp NaN.
+pub(crate) fn log_sum_exp_rows<T: Element>(
+    x: &[T],
+    width: usize,
+    keep_softmax: bool,
+) -> (Vec<T>, Option<Vec<T>>) {
     if width == 0 {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), keep_softmax.then(Vec::new));
     }
     let rows = x.len() / width;
-    let mut softmax = vec![T::ZERO; rows * width];
     let mut lse = vec![T::ZERO; rows];
-    softmax
-        .par_chunks_mut(width)
-        .zip(lse.par_iter_mut())
-        .with_min_len(MIN_ROWS_PER_TASK)
-        .enumerate()
-        .for_each(|(i, (p, out))| {
-            let row = &x[i * width..(i + 1) * width];
-            let max = row
-                .iter()
-                .fold(T::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-            if max == T::NEG_INFINITY {
-                *out = T::NEG_INFINITY;
-                return;
+    let mut softmax = keep_softmax.then(|| vec![T::ZERO; rows * width]);
+    let row_lse = |i: usize, p: Option<&mut [T]>| -> T {
+        let row = &x[i * width..(i + 1) * width];
+        // A NaN becomes the maximum, so that it reaches the result.
+        let max = row.iter().fold(
+            T::NEG_INFINITY,
+            |m, &v| if v > m || v.is_nan() { v } else { m },
+        );
+        if max == T::NEG_INFINITY {
+            return T::NEG_INFINITY;
+        }
+        let mut sum = T::ZERO;
+        match p {
+            Some(p) => {
+                for (e, &v) in p.iter_mut().zip(row) {
+                    *e = (v - max).exp();
+                    sum += *e;
+                }
+                let scale = T::ONE / sum;
+                for e in p.iter_mut() {
+                    *e = *e * scale;
+                }
             }
-            let mut sum = T::ZERO;
-            for (e, &v) in p.iter_mut().zip(row) {
-                *e = (v - max).exp();
-                sum += *e;
-            }
-            let scale = T::ONE / sum;
-            for e in p.iter_mut() {
-                *e = *e * scale;
-            }
-            *out = sum.ln() + max;
-        });
+            None => row.iter().for_each(|&v| sum += (v - max).exp()),
+        }
+        sum.ln() + max
+    };
+    match softmax.as_mut() {
+        Some(softmax) => softmax
+            .par_chunks_mut(width)
+            .zip(lse.par_iter_mut())
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(i, (p, out))| *out = row_lse(i, Some(p))),
+        None => lse
+            .par_iter_mut()
+            .with_min_len(MIN_ROWS_PER_TASK)
+            .enumerate()
+            .for_each(|(i, out)| *out = row_lse(i, None)),
+    }
     (lse, softmax)
 }
 
@@ -86,7 +105,9 @@ mod tests {
         let x = vec![
             1.0, 2.0, inf, 3.0, /* */ 700.0, 700.0, 1.0, inf, /* */ inf, inf, inf, inf,
         ];
-        let (lse, softmax) = log_sum_exp_rows(&x, 4);
+        let (lse, softmax) = log_sum_exp_rows(&x, 4, true);
+        let softmax = softmax.expect("kept");
+        assert_eq!(log_sum_exp_rows(&x, 4, false), (lse.clone(), None));
         let expected0 = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
         assert!((lse[0] - expected0).abs() < 1e-12);
         assert!((lse[1] - (700.0 + (2.0 + (-699f64).exp()).ln())).abs() < 1e-12);
@@ -99,5 +120,12 @@ mod tests {
         let dx = softmax_rows_grad(&softmax, &[2.0, -1.0, 1.0]);
         assert!((dx[3] - 2.0 * (3.0 - expected0).exp()).abs() < 1e-12);
         assert_eq!(dx[7], 0.0);
+    }
+
+    #[test]
+    fn a_nan_reaches_the_log_sum_exp() {
+        let (nan, inf) = (f32::NAN, f32::NEG_INFINITY);
+        let (lse, _) = log_sum_exp_rows(&[1.0, nan, 2.0, inf, nan, inf], 3, false);
+        assert!(lse[0].is_nan() && lse[1].is_nan(), "{lse:?}");
     }
 }

@@ -55,6 +55,9 @@ pub(crate) trait Element:
     /// The natural logarithm.
     #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     fn ln(self) -> Self;
+    /// Whether the value is NaN.
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    fn is_nan(self) -> bool;
 }
 
 impl Element for f32 {
@@ -73,6 +76,9 @@ impl Element for f32 {
     fn ln(self) -> Self {
         f32::ln(self)
     }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
 }
 
 impl Element for f64 {
@@ -90,5 +96,8 @@ impl Element for f64 {
     }
     fn ln(self) -> Self {
         f64::ln(self)
+    }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
     }
 }

@@ -43,22 +43,26 @@ pub(crate) fn log_sum_exp(x: Tensor<2>) -> Tensor<2> {
     ))
 }
 
-fn forward_typed<T: FlexElement>(x: &FlexTensor) -> Option<(FlexTensor, FlexTensor)> {
+fn forward_typed<T: FlexElement>(
+    x: &FlexTensor,
+    keep_softmax: bool,
+) -> Option<(FlexTensor, Option<FlexTensor>)> {
     let shape = x.shape();
     let [rows, width] = [shape[0], shape[1]];
     let x = x.to_contiguous();
-    let (lse, softmax) = kernel::log_sum_exp_rows(T::values(&x)?, width);
+    let (lse, softmax) = kernel::log_sum_exp_rows(T::values(&x)?, width, keep_softmax);
     Some((
         T::tensor(lse, vec![rows, 1]),
-        T::tensor(softmax, vec![rows, width]),
+        softmax.map(|p| T::tensor(p, vec![rows, width])),
     ))
 }
 
-/// The log-sum-exp of every row and the softmax of every row (its gradient).
-fn forward(x: FlexTensor) -> (FlexTensor, FlexTensor) {
+/// The log-sum-exp of every row and, with `keep_softmax`, the softmax of every row (its
+/// gradient).
+fn forward(x: FlexTensor, keep_softmax: bool) -> (FlexTensor, Option<FlexTensor>) {
     let out = match x.dtype() {
-        DType::F32 => forward_typed::<f32>(&x),
-        DType::F64 => forward_typed::<f64>(&x),
+        DType::F32 => forward_typed::<f32>(&x, keep_softmax),
+        DType::F64 => forward_typed::<f64>(&x, keep_softmax),
         _ => None,
     };
     out.expect("the log-sum-exp on flex takes f32 or f64 (see `handles`)")
@@ -72,7 +76,7 @@ fn grad_typed<T: FlexElement>(softmax: &FlexTensor, grad: &FlexTensor) -> Option
 
 impl FlexLogSumExp for Flex {
     fn rescom_log_sum_exp(x: FlexTensor) -> FlexTensor {
-        forward(x).0
+        forward(x, false).0
     }
 }
 
@@ -107,11 +111,11 @@ impl<C: CheckpointStrategy> FlexLogSumExp for Autodiff<Flex, C> {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => {
-                let (lse, softmax) = forward(x.into_primitive());
-                prep.finish(softmax, lse)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive()).0),
+            OpsKind::Tracked(prep) => match forward(x.into_primitive(), true) {
+                (lse, Some(softmax)) => prep.finish(softmax, lse),
+                (_, None) => unreachable!("the softmax is kept when asked for"),
+            },
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive(), false).0),
         }
     }
 }
