@@ -2,8 +2,9 @@
 //! softmax of each row for the backward step, which is then a product (`softmax_rows_grad`):
 //! every exponential is computed once (Burn's `exp` computes it again in its backward step).
 //!
-//! Every sum runs in one fixed order (left to right along the row), whatever the thread count,
-//! so results are reproducible.
+//! Every sum runs in one fixed order (in [`LANES`] interleaved partial sums, combined in a
+//! fixed tree), whatever the thread count and the vector instructions, so results are
+//! reproducible.
 
 use rayon::prelude::*;
 
@@ -11,6 +12,12 @@ use super::Element;
 
 /// Rows per parallel task: enough work per task to pay for the split.
 const MIN_ROWS_PER_TASK: usize = 8;
+
+/// Independent partial maxima and sums per row: entry `j` of a row goes to lane `j % LANES`,
+/// and the lanes are combined in one fixed order at the end. The order depends neither on the
+/// thread count nor on the vector instructions the loop compiles to, and the lanes let the
+/// loops run as vector instructions (one running sum would be one long dependency chain).
+const LANES: usize = 16;
 
 /// The log-sum-exp of every row of `x` (`[rows, width]` row-major), and, with
 /// `keep_softmax`, the softmax of every row (`exp(x - lse)`, the gradient of the log-sum-exp).
@@ -27,46 +34,136 @@ pub(crate) fn log_sum_exp_rows<T: Element>(
     let rows = x.len() / width;
     let mut lse = vec![T::ZERO; rows];
     let mut softmax = keep_softmax.then(|| vec![T::ZERO; rows * width]);
-    let row_lse = |i: usize, p: Option<&mut [T]>| -> T {
-        let row = &x[i * width..(i + 1) * width];
-        // A NaN becomes the maximum, so that it reaches the result.
-        let max = row.iter().fold(
-            T::NEG_INFINITY,
-            |m, &v| if v > m || v.is_nan() { v } else { m },
-        );
-        if max == T::NEG_INFINITY {
-            return T::NEG_INFINITY;
-        }
-        let mut sum = T::ZERO;
-        match p {
-            Some(p) => {
-                for (e, &v) in p.iter_mut().zip(row) {
-                    *e = (v - max).exp();
-                    sum += *e;
-                }
-                let scale = T::ONE / sum;
-                for e in p.iter_mut() {
-                    *e = *e * scale;
-                }
-            }
-            None => row.iter().for_each(|&v| sum += (v - max).exp()),
-        }
-        sum.ln() + max
-    };
+    let row_lse = widest_row_kernel::<T>();
+    let row = |i: usize| &x[i * width..(i + 1) * width];
     match softmax.as_mut() {
         Some(softmax) => softmax
             .par_chunks_mut(width)
             .zip(lse.par_iter_mut())
             .with_min_len(MIN_ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(i, (p, out))| *out = row_lse(i, Some(p))),
+            .for_each(|(i, (p, out))| *out = row_lse(row(i), Some(p))),
         None => lse
             .par_iter_mut()
             .with_min_len(MIN_ROWS_PER_TASK)
             .enumerate()
-            .for_each(|(i, out)| *out = row_lse(i, None)),
+            .for_each(|(i, out)| *out = row_lse(row(i), None)),
     }
     (lse, softmax)
+}
+
+/// The log-sum-exp of one row (and its softmax, written into `softmax` when given).
+type RowKernel<T> = fn(&[T], Option<&mut [T]>) -> T;
+
+/// [`row_log_sum_exp`] compiled for the widest vector instructions this CPU has. Every
+/// variant computes the same operations in the same order, so they agree to the bit.
+fn widest_row_kernel<T: Element>() -> RowKernel<T> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return |row, softmax| {
+                // SAFETY: the CPU has AVX-512F, checked just above.
+                unsafe { row_log_sum_exp_avx512(row, softmax) }
+            };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return |row, softmax| {
+                // SAFETY: the CPU has AVX2, checked just above.
+                unsafe { row_log_sum_exp_avx2(row, softmax) }
+            };
+        }
+    }
+    row_log_sum_exp
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn row_log_sum_exp_avx512<T: Element>(row: &[T], softmax: Option<&mut [T]>) -> T {
+    row_log_sum_exp(row, softmax)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn row_log_sum_exp_avx2<T: Element>(row: &[T], softmax: Option<&mut [T]>) -> T {
+    row_log_sum_exp(row, softmax)
+}
+
+/// The log-sum-exp of one row, by lanes (see [`LANES`]); with `softmax`, also its softmax.
+#[inline(always)]
+fn row_log_sum_exp<T: Element>(row: &[T], softmax: Option<&mut [T]>) -> T {
+    let max = by_lanes(
+        row,
+        T::NEG_INFINITY,
+        |m, v| if v > m { v } else { m },
+        |m, v| if v > m { v } else { m },
+    );
+    if max == T::NEG_INFINITY {
+        // No finite entry (NaN aside): the row is empty, unless a NaN must reach the result.
+        return match row.iter().find(|v| v.is_nan()) {
+            Some(&nan) => nan,
+            None => T::NEG_INFINITY,
+        };
+    }
+    // A NaN anywhere makes its exponential, and so the sum, NaN.
+    let sum = match softmax {
+        Some(p) => {
+            let mut lanes = [T::ZERO; LANES];
+            let mut chunks = p.chunks_exact_mut(LANES).zip(row.chunks_exact(LANES));
+            for (e, v) in chunks.by_ref() {
+                for l in 0..LANES {
+                    e[l] = (v[l] - max).exp();
+                    lanes[l] += e[l];
+                }
+            }
+            let tail = row.len() - row.len() % LANES;
+            for (l, (e, &v)) in p[tail..].iter_mut().zip(&row[tail..]).enumerate() {
+                *e = (v - max).exp();
+                lanes[l] += *e;
+            }
+            let sum = combine(lanes, |a, b| a + b);
+            let scale = T::ONE / sum;
+            p.iter_mut().for_each(|e| *e = *e * scale);
+            sum
+        }
+        None => by_lanes(row, T::ZERO, |s, v| s + (v - max).exp(), |a, b| a + b),
+    };
+    sum.ln() + max
+}
+
+/// Folds `values` into [`LANES`] accumulators (entry `j` into lane `j % LANES`) with `step`,
+/// then combines the lanes with `merge` in a fixed order.
+#[inline(always)]
+fn by_lanes<T: Element>(
+    values: &[T],
+    init: T,
+    step: impl Fn(T, T) -> T,
+    merge: impl Fn(T, T) -> T,
+) -> T {
+    let mut lanes = [init; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for l in 0..LANES {
+            lanes[l] = step(lanes[l], chunk[l]);
+        }
+    }
+    for (l, &v) in tail.iter().enumerate() {
+        lanes[l] = step(lanes[l], v);
+    }
+    combine(lanes, merge)
+}
+
+/// The lanes combined pairwise: `(0, 8), (1, 9), ...`, then `(0, 4), ...`, down to one.
+#[inline(always)]
+fn combine<T: Element>(mut lanes: [T; LANES], merge: impl Fn(T, T) -> T) -> T {
+    let mut half = LANES / 2;
+    while half > 0 {
+        for l in 0..half {
+            lanes[l] = merge(lanes[l], lanes[l + half]);
+        }
+        half /= 2;
+    }
+    lanes[0]
 }
 
 /// `dx[i, j] = grad[i] * softmax[i, j]`: the backward step of [`log_sum_exp_rows`].
@@ -120,6 +217,46 @@ mod tests {
         let dx = softmax_rows_grad(&softmax, &[2.0, -1.0, 1.0]);
         assert!((dx[3] - 2.0 * (3.0 - expected0).exp()).abs() < 1e-12);
         assert_eq!(dx[7], 0.0);
+    }
+
+    #[test]
+    fn the_vector_variants_agree_to_the_bit_and_with_float64() {
+        // An odd width (a tail after the full lanes), excluded entries and a wide range.
+        let width = 1037;
+        let row: Vec<f32> = (0..width)
+            .map(|j| match j % 97 {
+                0 => f32::NEG_INFINITY,
+                r => (j * 7919 % 1000) as f32 / 40.0 - 12.5 + r as f32 * 1e-3,
+            })
+            .collect();
+        let mut portable = vec![0.0; width];
+        let expected = row_log_sum_exp(&row, Some(&mut portable));
+        let mut widest = vec![0.0; width];
+        let got = widest_row_kernel::<f32>()(&row, Some(&mut widest));
+        assert_eq!(got.to_bits(), expected.to_bits());
+        assert!(
+            portable
+                .iter()
+                .zip(&widest)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        assert_eq!(
+            widest_row_kernel::<f32>()(&row, None).to_bits(),
+            got.to_bits()
+        );
+
+        let exact = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+        assert!(
+            (got as f64 - exact).abs() < 1e-6 * exact.abs(),
+            "{got} vs {exact}"
+        );
+        for (&p, &v) in widest.iter().zip(&row) {
+            let exact_p = (v as f64 - exact).exp();
+            assert!(
+                (p as f64 - exact_p).abs() <= 1e-6 * exact_p + 1e-12,
+                "{p} vs {exact_p}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   products that write their results in place;
 //! - `batch_norm`: training-mode batch normalisation, optionally followed by a ReLU, in a few
 //!   passes over the data;
-//! - `log_sum_exp`: the losses' row-wise log-sum-exp, each exponential computed once;
+//! - `log_sum_exp`: the losses' row-wise log-sum-exp, each exponential computed once, with
+//!   `exp`, an `f32` exponential that vectorises;
 //! - `flex`: all of them as operations of the flex backend, with their autodiff backward
 //!   steps.
 //!
@@ -16,6 +17,8 @@
 pub(crate) mod batch_norm;
 #[cfg(feature = "models")]
 pub(crate) mod conv;
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+pub(crate) mod exp;
 #[cfg(feature = "flex")]
 pub(crate) mod flex;
 #[cfg(feature = "flex")]
@@ -49,7 +52,8 @@ pub(crate) trait Element:
     /// The nearest value to `v`.
     #[cfg_attr(not(feature = "models"), allow(dead_code))]
     fn from_f64(v: f64) -> Self;
-    /// `e^self`.
+    /// `e^self`: for `f32` the vectorisable [`exp::exp_f32`] (about one unit in the last
+    /// place), for `f64` the standard library's.
     #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     fn exp(self) -> Self;
     /// The natural logarithm.
@@ -70,8 +74,9 @@ impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
     fn exp(self) -> Self {
-        f32::exp(self)
+        exp::exp_f32(self)
     }
     fn ln(self) -> Self {
         f32::ln(self)

@@ -302,13 +302,13 @@ impl HardPairMiner {
         let mined = similarities.gather(1, slots);
 
         let positives = MinedSet {
-            similarities: mined.clone().slice([0..rows, 0..k_pos]),
+            similarities: contiguous(mined.clone().slice([0..rows, 0..k_pos])),
             slots: positive_slots,
             classes: labels.reshape([rows, 1]).expand([rows, k_pos]),
             valid: None,
         };
         let negatives = negative_slots.map(|slots| MinedSet {
-            similarities: mined.slice([0..rows, k_pos..width]),
+            similarities: contiguous(mined.slice([0..rows, k_pos..width])),
             classes: slots.clone().div_scalar(self.queue_per_class as i64),
             slots,
             valid: None,
@@ -344,6 +344,15 @@ impl HardPairMiner {
         };
         own_slot_base.expand([rows, self.hard_positives]) + offsets
     }
+}
+
+/// `columns` (a column range of a wider tensor) as a tensor of its own, copied row by row:
+/// element-wise work on a column range walks it element by element on the CPU backends, on
+/// a tensor of its own it runs over contiguous memory. (A reshape to one dimension cannot be a
+/// view of a column range, so the backend copies it; the second reshape is a view.)
+fn contiguous(columns: Tensor<2>) -> Tensor<2> {
+    let [rows, width] = columns.dims();
+    columns.reshape([rows * width]).reshape([rows, width])
 }
 
 #[cfg(test)]
