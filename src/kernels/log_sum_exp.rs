@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::Element;
+use super::simd::vectorised;
 
 /// Rows per parallel task: enough work per task to pay for the split.
 const MIN_ROWS_PER_TASK: usize = 8;
@@ -34,8 +35,13 @@ pub(crate) fn log_sum_exp_rows<T: Element>(
     let rows = x.len() / width;
     let mut lse = vec![T::ZERO; rows];
     let mut softmax = keep_softmax.then(|| vec![T::ZERO; rows * width]);
-    let row_lse = widest_row_kernel::<T>();
     let row = |i: usize| &x[i * width..(i + 1) * width];
+    let row_lse = |row: &[T], p: Option<&mut [T]>| {
+        vectorised(
+            #[inline(always)]
+            || row_log_sum_exp(row, p),
+        )
+    };
     match softmax.as_mut() {
         Some(softmax) => softmax
             .par_chunks_mut(width)
@@ -50,42 +56,6 @@ pub(crate) fn log_sum_exp_rows<T: Element>(
             .for_each(|(i, out)| *out = row_lse(row(i), None)),
     }
     (lse, softmax)
-}
-
-/// The log-sum-exp of one row (and its softmax, written into `softmax` when given).
-type RowKernel<T> = fn(&[T], Option<&mut [T]>) -> T;
-
-/// [`row_log_sum_exp`] compiled for the widest vector instructions this CPU has. Every
-/// variant computes the same operations in the same order, so they agree to the bit.
-fn widest_row_kernel<T: Element>() -> RowKernel<T> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return |row, softmax| {
-                // SAFETY: the CPU has AVX-512F, checked just above.
-                unsafe { row_log_sum_exp_avx512(row, softmax) }
-            };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return |row, softmax| {
-                // SAFETY: the CPU has AVX2, checked just above.
-                unsafe { row_log_sum_exp_avx2(row, softmax) }
-            };
-        }
-    }
-    row_log_sum_exp
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn row_log_sum_exp_avx512<T: Element>(row: &[T], softmax: Option<&mut [T]>) -> T {
-    row_log_sum_exp(row, softmax)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn row_log_sum_exp_avx2<T: Element>(row: &[T], softmax: Option<&mut [T]>) -> T {
-    row_log_sum_exp(row, softmax)
 }
 
 /// The log-sum-exp of one row, by lanes (see [`LANES`]); with `softmax`, also its softmax.
@@ -232,7 +202,7 @@ mod tests {
         let mut portable = vec![0.0; width];
         let expected = row_log_sum_exp(&row, Some(&mut portable));
         let mut widest = vec![0.0; width];
-        let got = widest_row_kernel::<f32>()(&row, Some(&mut widest));
+        let got = vectorised(|| row_log_sum_exp(&row, Some(&mut widest)));
         assert_eq!(got.to_bits(), expected.to_bits());
         assert!(
             portable
@@ -240,10 +210,8 @@ mod tests {
                 .zip(&widest)
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         );
-        assert_eq!(
-            widest_row_kernel::<f32>()(&row, None).to_bits(),
-            got.to_bits()
-        );
+        let without_softmax = vectorised(|| row_log_sum_exp(&row, None));
+        assert_eq!(without_softmax.to_bits(), got.to_bits());
 
         let exact = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
         assert!(

@@ -7,6 +7,7 @@
 //!   passes over the data;
 //! - `log_sum_exp`: the losses' row-wise log-sum-exp, each exponential computed once, with
 //!   `exp`, an `f32` exponential that vectorises;
+//! - `simd`: the loops above compiled for the widest vector instructions the CPU has;
 //! - `flex`: all of them as operations of the flex backend, with their autodiff backward
 //!   steps.
 //!
@@ -23,6 +24,8 @@ pub(crate) mod exp;
 pub(crate) mod flex;
 #[cfg(feature = "flex")]
 pub(crate) mod log_sum_exp;
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+pub(crate) mod simd;
 
 use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
