@@ -200,6 +200,25 @@ fn a_learner_run_of_two_epochs_through_the_public_api() {
 }
 
 #[test]
+fn burn_trains_log_is_installed_only_when_asked() {
+    // The logger is process-wide: the first run of a process that installs it keeps it, so a
+    // library run must not take it unasked (a second run's lines would land in the first
+    // run's directory). Only this test of the binary asks.
+    let run = |experiment_log: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = quiet(dir.path(), Devices::Single(flex()));
+        options.experiment_log = experiment_log;
+        fit(&config(1), network(&flex()), data(10), options).unwrap();
+        let log = std::fs::read_to_string(dir.path().join("experiment.log")).ok();
+        (dir, log)
+    };
+    assert_eq!(run(false).1, None);
+    let (_dir, log) = run(true);
+    let log = log.expect("asked for, experiment.log is written");
+    assert!(log.contains("burn_train"), "{log}");
+}
+
+#[test]
 fn the_queue_after_a_learner_step_equals_the_plain_api_step() {
     let device = flex();
     let batch = first_batch(10, &device);

@@ -599,6 +599,8 @@ pub(crate) fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     options.resume = args.resume;
     options.stop_after = args.stop_after;
     options.step_checks = args.step_checks.into();
+    // One run in this process: burn-train's log goes to the run's experiment.log.
+    options.experiment_log = true;
     // What rebuilds the run for prediction (examples/predict.rs).
     options.model = Some(model);
     options.class_names = data.class_names;

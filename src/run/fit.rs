@@ -316,9 +316,13 @@ fn train<N: ResComNetwork>(
     let history = report.history();
     let metric_files = MetricFiles::new(&out);
     let metric_failure = metric_files.failure();
-    let training = supervised_training(config, &identity.train_counts, data, start.epoch, &out);
+    let mut training = supervised_training(config, &identity.train_counts, data, start.epoch, &out);
+    if !options.experiment_log {
+        // burn-train installs its file logger for the whole process by default.
+        training = training.with_application_logger(None);
+    }
     let interrupter = training.interrupter();
-    let mut training = training
+    training = training
         .with_metric_logger(metric_files.with_interrupter(interrupter.clone()))
         .with_metric_logger(report.with_interrupter(interrupter.clone()))
         .with_checkpointing_strategy(KeepLastTwo::default().with_interrupter(interrupter))

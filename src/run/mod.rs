@@ -9,7 +9,8 @@
 //! The output directory holds `run.json` (what defines the run, compared on resume),
 //! `checkpoint/` (the Learner's records of the last two epochs), `metrics.jsonl`,
 //! `metrics.csv`, `summary.json`, the metric logs `train/`,
-//! `valid/` in burn-train's layout ([`MetricFiles`](crate::report::MetricFiles)), and burn-train's `experiment.log`;
+//! `valid/` in burn-train's layout ([`MetricFiles`](crate::report::MetricFiles)), and burn-train's `experiment.log`
+//! where [`RunOptions::experiment_log`] asks for it;
 //! with the feature `report` also the figures (`curves.svg`, `per_class.svg`,
 //! `reliability.svg`, `confusion.svg`, `similarity.svg`) and the run's page `report.html`.
 //!

@@ -97,6 +97,13 @@ pub struct RunOptions {
     /// images can be classified again; `None` by default. That it describes the images of
     /// [`RunData::test`] is the caller's promise (it is not read during the run).
     pub test_split: Option<DatasetSpec>,
+    /// Install burn-train's application logger, which writes the process's log lines
+    /// (burn-train's among them) to `out/experiment.log`; `false` by default. The logger is
+    /// process-wide and installed once: the first run of a process that asks for it keeps it,
+    /// and every later run of that process, and any other code, logs into that first file. A
+    /// program of one run (the `train` example) turns it on; a program of several runs, or
+    /// one with its own `tracing`/`log` subscriber, leaves it off.
+    pub experiment_log: bool,
 }
 
 impl RunOptions {
@@ -112,6 +119,7 @@ impl RunOptions {
             model: None,
             class_names: None,
             test_split: None,
+            experiment_log: false,
         }
     }
 }
