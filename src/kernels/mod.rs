@@ -65,6 +65,12 @@ pub(crate) trait Element:
     /// Whether the value is NaN.
     #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     fn is_nan(self) -> bool;
+    /// The slice as `f32`, when `Self` is `f32`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
+    fn as_f32(slice: &[Self]) -> Option<&[f32]>;
+    /// The slice as `f32`, when `Self` is `f32`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
+    fn as_f32_mut(slice: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Element for f32 {
@@ -87,6 +93,12 @@ impl Element for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    fn as_f32(slice: &[Self]) -> Option<&[f32]> {
+        Some(slice)
+    }
+    fn as_f32_mut(slice: &mut [Self]) -> Option<&mut [f32]> {
+        Some(slice)
+    }
 }
 
 impl Element for f64 {
@@ -107,5 +119,11 @@ impl Element for f64 {
     }
     fn is_nan(self) -> bool {
         f64::is_nan(self)
+    }
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }

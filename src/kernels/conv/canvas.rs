@@ -13,6 +13,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::direct::{Isa, Packed};
 use super::{Element, Geometry, Plan, matmul};
 
 /// Canvas positions per chunk the images are grouped to (at least one image); small under
@@ -126,13 +127,33 @@ pub(super) fn tap_major<T: Element>(g: &Geometry, weight: &[T]) -> Vec<T> {
     out
 }
 
-/// Forward pass of one task: `x` its input images, `taps` the weight from [`tap_major`],
-/// `out` its output images (every element written).
+/// The weight as the forward products read it.
+pub(super) enum TapWeights<T> {
+    /// From [`tap_major`], for one matrix product per tap.
+    PerTap(Vec<T>),
+    /// Packed for the direct kernels (`f32` only).
+    Direct(Packed),
+}
+
+impl<T: Element> TapWeights<T> {
+    /// `weight` for the direct kernels of `isa` when given and `T` is `f32`, else per tap.
+    pub fn new(g: &Geometry, weight: &[T], isa: Option<Isa>) -> Self {
+        match (isa, T::as_f32(&weight[..g.weight_len()])) {
+            (Some(isa), Some(weight)) => {
+                Self::Direct(Packed::new(isa, weight, g.groups, g.group_in(), g.taps()))
+            }
+            _ => Self::PerTap(tap_major(g, weight)),
+        }
+    }
+}
+
+/// Forward pass of one task: `x` its input images, `out` its output images (every element
+/// written).
 pub(super) fn forward<T: Element>(
     g: &Geometry,
     plan: &Plan,
     x: &[T],
-    taps: &[T],
+    weights: &TapWeights<T>,
     bias: Option<&[T]>,
     out: &mut [MaybeUninit<T>],
 ) {
@@ -154,6 +175,18 @@ pub(super) fn forward<T: Element>(
         c.fill(g, g.in_channels, x, &mut canvas);
         for group in 0..g.groups {
             let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
+            let taps = match weights {
+                TapWeights::PerTap(taps) => taps,
+                TapWeights::Direct(packed) => {
+                    let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+                    let src = &canvas[group * group_in * c.plane + c.first..];
+                    let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_mut(dst)) else {
+                        unreachable!("direct weights are packed for f32 only");
+                    };
+                    packed.products(group, src, c.plane, &offsets, c.span, dst);
+                    continue;
+                }
+            };
             for t in 0..g.taps() {
                 let lhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
                 let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];

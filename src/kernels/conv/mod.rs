@@ -6,7 +6,8 @@
 //! - stride 1 with at least [`CANVAS_MIN_CHANNELS`] input channels per group
 //!   ([`canvas`]): a chunk of images is copied once onto a zero-padded canvas on which
 //!   every kernel tap is a shifted view, so each tap is one product with `K = channels`
-//!   accumulating into the output; nothing is unrolled;
+//!   accumulating into the output; nothing is unrolled. In `f32` on AVX2 or AVX-512 the
+//!   forward products are a direct convolution in vector registers instead ([`direct`]);
 //! - `1x1`, stride 1, no padding ([`unrolled`]): the image itself is the patch matrix;
 //! - everything else ([`unrolled`]): the patches of one image are unrolled into a column
 //!   matrix `col[K, P]` (`K = channels * kernel_h * kernel_w`, `P` output pixels) that stays
@@ -20,6 +21,7 @@
 //! allocated without being zeroed, each element being written exactly once.
 
 mod canvas;
+mod direct;
 mod unrolled;
 
 use std::mem::MaybeUninit;
@@ -342,6 +344,17 @@ pub(crate) fn forward<T: Element>(
     weight: &[T],
     bias: Option<&[T]>,
 ) -> Vec<T> {
+    forward_on(g, x, weight, bias, direct::Isa::detect())
+}
+
+/// [`forward`], with the direct kernels of `isa` where the canvas path runs in `f32`.
+fn forward_on<T: Element>(
+    g: &Geometry,
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    isa: Option<direct::Isa>,
+) -> Vec<T> {
     assert!(x.len() >= g.input_len() && weight.len() >= g.weight_len());
     if let Some(bias) = bias {
         assert!(bias.len() >= g.out_channels);
@@ -350,9 +363,9 @@ pub(crate) fn forward<T: Element>(
     filled(g.output_len(), |out| {
         if g.uses_canvas() {
             let plan = Plan::new(g, canvas::chunk_images(g), MAX_TASKS);
-            let taps = canvas::tap_major(g, weight);
+            let weights = canvas::TapWeights::new(g, weight, isa);
             per_task(&plan, x, g.image_in(), out, g.image_out(), |x, out| {
-                canvas::forward(g, &plan, x, &taps, bias, out)
+                canvas::forward(g, &plan, x, &weights, bias, out)
             });
         } else {
             let plan = Plan::new(g, 1, MAX_TASKS);

@@ -187,3 +187,62 @@ fn invalid_shapes_have_no_geometry() {
     assert!(Geometry::new([1, 4, 4, 4], [3, 2, 1, 1], &grouped).is_none());
     assert!(Geometry::new([1, 4, 4, 4], [4, 2, 1, 1], &grouped).is_some());
 }
+
+#[test]
+fn f32_forward_matches_the_direct_sum_on_every_instruction_set() {
+    // Canvas geometries: output channels that leave a partial register block (9, 10, 12),
+    // groups, dilation, spans that end in a partial block of positions.
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
+        (
+            [3, 8, 5, 6],
+            [9, 8, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [2, 16, 6, 7],
+            [16, 16, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [2, 16, 5, 4],
+            [10, 8, 3, 2],
+            ConvOptions::new([1, 1], [2, 1], [1, 2], 2),
+        ),
+        (
+            [5, 32, 4, 4],
+            [12, 32, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+    ];
+    let isas = [None, Some(direct::Isa::Avx2), Some(direct::Isa::Avx512)];
+    let mut rng = Rng::new(11);
+    for (x, w, options) in cases {
+        let g = Geometry::new(x, w, &options).unwrap();
+        assert!(g.uses_canvas());
+        let x = random(&mut rng, g.input_len());
+        let w = random(&mut rng, g.weight_len());
+        let bias = random(&mut rng, g.out_channels);
+        let f32s = |v: &[f64]| v.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        let (x, w, bias) = (f32s(&x), f32s(&w), f32s(&bias));
+        let expected = direct(&g, &f64s(&x), &f64s(&w), Some(&f64s(&bias)));
+        // Each output sums `terms` rounded products: its error is within `terms` units of
+        // float32 rounding of the sum of the magnitudes.
+        let abs = |v: &[f32]| v.iter().map(|v| v.abs() as f64).collect::<Vec<f64>>();
+        let magnitude = direct(&g, &abs(&x), &abs(&w), Some(&abs(&bias)));
+        let terms = (g.patch_len() + 1) as f64;
+        for isa in isas
+            .into_iter()
+            .filter(|isa| isa.is_none_or(|i| i.available()))
+        {
+            let y = forward_on(&g, &x, &w, Some(&bias), isa);
+            for (i, ((&y, e), m)) in y.iter().zip(&expected).zip(&magnitude).enumerate() {
+                let bound = terms * f32::EPSILON as f64 * m;
+                assert!(
+                    (y as f64 - e).abs() <= bound,
+                    "{isa:?} {g:?} element {i}: {y} vs {e} (bound {bound})"
+                );
+            }
+        }
+    }
+}

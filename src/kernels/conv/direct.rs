@@ -1,0 +1,281 @@
+//! The canvas path's products for `f32` as a direct convolution in vector registers.
+//!
+//! [`super::canvas`] presents every kernel tap as a shifted view of a zero-padded canvas, and
+//! its generic path runs one matrix product per tap, each reading and writing the whole
+//! `[out_channels, span]` result with `K = channels` (16 to 64 in a ResNet-32: skinny
+//! products whose result traffic costs as much as their arithmetic). Here a block of outputs
+//! (`LANES * BLOCK` consecutive canvas positions of `OUTS` output channels) stays in registers
+//! while every input channel and tap is added to it: per channel and tap, `BLOCK` vector loads
+//! of the canvas, `OUTS` broadcast weights and `BLOCK * OUTS` fused multiply-adds, and the
+//! block is stored once.
+//!
+//! Two instruction sets: AVX-512F (16 lanes, blocks of 3 x 8 vectors, 24 of the 32 registers
+//! accumulating) with the crate feature `x86-v4`, and AVX2 with FMA (8 lanes, 3 x 4 vectors,
+//! 12 of 16), chosen at run time; elsewhere the generic path runs. Each output is the sum, in
+//! order of input channel then tap, of fused multiply-adds, so results differ from the
+//! generic path's by float32 rounding and agree to the bit from run to run on one CPU kind.
+
+/// The instruction set of the kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// AVX-512F: 16 lanes, 8 output channels per block.
+    Avx512,
+    /// AVX2 with FMA: 8 lanes, 4 output channels per block.
+    Avx2,
+}
+
+impl Isa {
+    /// The widest instruction set of the kernels this CPU has (AVX-512 only with the crate
+    /// feature `x86-v4`), or `None` to run the generic path.
+    pub fn detect() -> Option<Self> {
+        [Self::Avx512, Self::Avx2]
+            .into_iter()
+            .find(|isa| isa.available())
+    }
+
+    /// Whether this build has the kernels and this CPU runs them.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Self::Avx512 => {
+                cfg!(feature = "x86-v4") && std::arch::is_x86_feature_detected!("avx512f")
+            }
+            Self::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Output channels of a register block.
+    fn outs(self) -> usize {
+        match self {
+            Self::Avx512 => 8,
+            Self::Avx2 => 4,
+        }
+    }
+
+    /// Canvas positions of a vector.
+    fn lanes(self) -> usize {
+        match self {
+            Self::Avx512 => 16,
+            Self::Avx2 => 8,
+        }
+    }
+}
+
+/// Vectors of positions per full block.
+const BLOCK: usize = 3;
+
+/// A weight packed for the kernels of one instruction set: per group and block of output
+/// channels, `[in_channels / groups, taps, outs]`, the output channels missing from the last
+/// block of a group zero.
+#[derive(Debug, Clone)]
+pub(super) struct Packed {
+    isa: Isa,
+    data: Vec<f32>,
+    group_in: usize,
+    group_out: usize,
+    taps: usize,
+}
+
+impl Packed {
+    /// Packs `weight` (`[groups * group_out, group_in, taps]`) for `isa`.
+    ///
+    /// # Panics
+    /// If `isa` is not [available](Isa::available).
+    pub fn new(isa: Isa, weight: &[f32], groups: usize, group_in: usize, taps: usize) -> Self {
+        assert!(isa.available(), "no {isa:?} kernels here");
+        let outs = isa.outs();
+        let group_out = weight.len() / (groups * group_in * taps);
+        let blocks = group_out.div_ceil(outs);
+        let mut data = vec![0.0; groups * blocks * group_in * taps * outs];
+        for group in 0..groups {
+            for o in 0..group_out {
+                let block = &mut data[(group * blocks + o / outs) * group_in * taps * outs..];
+                for i in 0..group_in {
+                    let src = &weight[((group * group_out + o) * group_in + i) * taps..][..taps];
+                    for (t, &v) in src.iter().enumerate() {
+                        block[(i * taps + t) * outs + o % outs] = v;
+                    }
+                }
+            }
+        }
+        Self {
+            isa,
+            data,
+            group_in,
+            group_out,
+            taps,
+        }
+    }
+
+    /// Writes `dst[o * span + p]` (`o < group_out`, `p < span`) with the sum over input
+    /// channels `i` and taps `t` of `canvas[i * plane + p + offsets[t]] * weight(o, i, t)` for
+    /// group `group`: `canvas` starts at the group's first channel, shifted to the first
+    /// output's position.
+    ///
+    /// # Panics
+    /// If `span` is not a multiple of 16, `offsets` does not have one offset per tap, or a
+    /// read or write would leave `canvas` or `dst`.
+    pub fn products(
+        &self,
+        group: usize,
+        canvas: &[f32],
+        plane: usize,
+        offsets: &[usize],
+        span: usize,
+        dst: &mut [f32],
+    ) {
+        let (outs, lanes) = (self.isa.outs(), self.isa.lanes());
+        assert!(span.is_multiple_of(16) && offsets.len() == self.taps);
+        let reach = offsets.iter().max().copied().unwrap_or(0);
+        assert!(canvas.len() >= (self.group_in - 1) * plane + reach + span);
+        assert!(dst.len() >= self.group_out * span);
+        let blocks = self.group_out.div_ceil(outs);
+        let block_len = self.group_in * self.taps * outs;
+        let weights = &self.data[group * blocks * block_len..][..blocks * block_len];
+        let step = BLOCK * lanes;
+        for start in (0..span).step_by(step) {
+            let vectors = ((span - start) / lanes).min(BLOCK);
+            for (block, w) in weights.chunks_exact(block_len).enumerate() {
+                let rows = (self.group_out - block * outs).min(outs);
+                let args = Args {
+                    x: canvas[start..].as_ptr(),
+                    plane,
+                    offsets,
+                    group_in: self.group_in,
+                    w: w.as_ptr(),
+                    dst: dst[block * outs * span + start..].as_mut_ptr(),
+                    span,
+                    rows,
+                };
+                // SAFETY: the CPU has the instruction set (`Isa::detect`); reads reach
+                // `canvas[start + (group_in - 1) * plane + reach + vectors * lanes - 1]`,
+                // within the length asserted above as `start + vectors * lanes <= span`;
+                // writes reach `dst[(block * outs + rows - 1) * span + start + vectors *
+                // lanes - 1]` < `group_out * span`; `w` holds `group_in * taps * outs`.
+                unsafe { self.block(vectors, &args) }
+            }
+        }
+    }
+
+    /// Runs the kernel of `self.isa` on `vectors` vectors of positions.
+    ///
+    /// # Safety
+    /// As [`Packed::products`] checks.
+    unsafe fn block(&self, vectors: usize, a: &Args) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match (self.isa, vectors) {
+                #[cfg(feature = "x86-v4")]
+                (Isa::Avx512, 3) => x86::avx512::<3>(a),
+                #[cfg(feature = "x86-v4")]
+                (Isa::Avx512, 2) => x86::avx512::<2>(a),
+                #[cfg(feature = "x86-v4")]
+                (Isa::Avx512, _) => x86::avx512::<1>(a),
+                (Isa::Avx2, 3) => x86::avx2::<3>(a),
+                (Isa::Avx2, 2) => x86::avx2::<2>(a),
+                (Isa::Avx2, _) => x86::avx2::<1>(a),
+                #[allow(unreachable_patterns)]
+                _ => unreachable!("no {:?} kernels in this build", self.isa),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (vectors, a);
+            unreachable!("Isa::detect finds no kernels on this architecture")
+        }
+    }
+}
+
+/// One block's pointers and sizes.
+struct Args<'a> {
+    /// The canvas at the block's first position, channel 0.
+    x: *const f32,
+    plane: usize,
+    offsets: &'a [usize],
+    group_in: usize,
+    /// The packed weights of the block's output channels.
+    w: *const f32,
+    /// The result at the block's first channel and position.
+    dst: *mut f32,
+    span: usize,
+    /// Output channels of the block to store.
+    rows: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Args;
+
+    /// One kernel: accumulates `P` vectors of positions for `$outs` output channels.
+    macro_rules! kernel {
+        ($name:ident, $feature:literal, $outs:literal, $lanes:literal, $zero:ident, $load:ident,
+         $set1:ident, $fma:ident, $store:ident) => {
+            /// # Safety
+            /// The CPU has the instruction set; the reads and writes `a` describes are in
+            /// bounds.
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $name<const P: usize>(a: &Args) {
+                let taps = a.offsets.len();
+                let mut acc = [[$zero(); P]; $outs];
+                for i in 0..a.group_in {
+                    // SAFETY: in bounds by the caller's contract.
+                    unsafe {
+                        let x = a.x.add(i * a.plane);
+                        let w = a.w.add(i * taps * $outs);
+                        for (t, &offset) in a.offsets.iter().enumerate() {
+                            let mut v = [$zero(); P];
+                            for (p, v) in v.iter_mut().enumerate() {
+                                *v = $load(x.add(offset + p * $lanes));
+                            }
+                            let w = w.add(t * $outs);
+                            for (o, acc) in acc.iter_mut().enumerate() {
+                                let b = $set1(*w.add(o));
+                                for (acc, &v) in acc.iter_mut().zip(&v) {
+                                    *acc = $fma(v, b, *acc);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (o, acc) in acc.iter().enumerate().take(a.rows) {
+                    for (p, &acc) in acc.iter().enumerate() {
+                        // SAFETY: in bounds by the caller's contract.
+                        unsafe { $store(a.dst.add(o * a.span + p * $lanes), acc) };
+                    }
+                }
+            }
+        };
+    }
+
+    #[cfg(feature = "x86-v4")]
+    kernel!(
+        avx512,
+        "avx512f",
+        8,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps
+    );
+    kernel!(
+        avx2,
+        "avx2,fma",
+        4,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps
+    );
+}
