@@ -13,7 +13,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::direct::{Isa, Packed};
+use super::direct::{self, Isa, Packed};
 use super::{Element, Geometry, Plan, matmul};
 
 /// Canvas positions per chunk the images are grouped to (at least one image); small under
@@ -225,15 +225,27 @@ pub(super) fn forward<T: Element>(
 
 /// Weight-gradient sum of one task, laid out `[taps, groups, in_channels / groups,
 /// out_channels / groups]`.
-pub(super) fn weight_grad<T: Element>(g: &Geometry, plan: &Plan, x: &[T], dy: &[T]) -> Vec<T> {
+///
+/// With `isa` and `f32`, the direct kernels compute it ([`super::direct::weight_products`]).
+pub(super) fn weight_grad<T: Element>(
+    g: &Geometry,
+    plan: &Plan,
+    x: &[T],
+    dy: &[T],
+    isa: Option<Isa>,
+) -> Vec<T> {
     let (group_in, group_out) = (g.group_in(), g.group_out());
     let [out_h, out_w] = g.out_size;
     let full = Canvas::new(g, plan.chunk_images);
     let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
-    // The output gradient on the canvas positions, transposed: `[span, out_channels]`, zero
-    // at the dropped positions.
-    let mut gradient = vec![T::ZERO; full.span * g.out_channels];
+    let isa = isa.filter(|_| T::as_f32(x).is_some());
+    // The output gradient on the canvas positions, zero at the dropped positions: for the
+    // direct kernels `[groups, gradient_rows, span]`, else transposed, `[span, out_channels]`.
+    let rows = isa.map_or(group_out, |isa| direct::gradient_rows(isa, group_out));
+    let mut gradient = vec![T::ZERO; full.span * g.groups * rows];
     let mut sum = vec![T::ZERO; g.weight_len()];
+    let mut direct_sums =
+        isa.map(|isa| direct::WeightSums::new(isa, g.groups, group_in, group_out, g.taps()));
     let chunks = x
         .chunks(plan.chunk_images * g.image_in())
         .zip(dy.chunks(plan.chunk_images * g.image_out()));
@@ -245,8 +257,29 @@ pub(super) fn weight_grad<T: Element>(g: &Geometry, plan: &Plan, x: &[T], dy: &[
             Canvas::new(g, images)
         };
         c.fill(g, g.in_channels, x, &mut canvas);
-        let gradient = &mut gradient[..c.span * g.out_channels];
+        let gradient = &mut gradient[..c.span * g.groups * rows];
         gradient.fill(T::ZERO);
+        if let Some(sums) = &mut direct_sums {
+            for (image, dy) in dy.chunks(g.image_out()).enumerate() {
+                for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
+                    let row = (o / group_out * rows + o % group_out) * c.span;
+                    for (oh, dy) in dy.chunks(out_w).enumerate() {
+                        let start = row + c.output_row(image, oh);
+                        gradient[start..][..out_w].copy_from_slice(dy);
+                    }
+                }
+            }
+            let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+            for group in 0..g.groups {
+                let src = &canvas[group * group_in * c.plane + c.first..];
+                let gradient = &gradient[group * rows * c.span..][..rows * c.span];
+                let (Some(src), Some(gradient)) = (T::as_f32(src), T::as_f32(gradient)) else {
+                    unreachable!("the direct kernels run on f32 only");
+                };
+                sums.add(group, src, c.plane, &offsets, c.span, gradient);
+            }
+            continue;
+        }
         for (image, dy) in dy.chunks(g.image_out()).enumerate() {
             for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
                 for (oh, dy) in dy.chunks(out_w).enumerate() {
@@ -284,6 +317,13 @@ pub(super) fn weight_grad<T: Element>(g: &Geometry, plan: &Plan, x: &[T], dy: &[
                 }
             }
         }
+    }
+    if let Some(sums) = direct_sums {
+        let direct = sums.finish();
+        let Some(dst) = T::as_f32_mut(&mut sum) else {
+            unreachable!("the direct kernels run on f32 only");
+        };
+        dst.copy_from_slice(&direct);
     }
     sum
 }

@@ -9,11 +9,18 @@
 //! of the canvas, `OUTS` broadcast weights and `BLOCK * OUTS` fused multiply-adds, and the
 //! block is stored once.
 //!
+//! The weight gradient is the same sum read the other way: for a block of `OUTS` output
+//! channels and 3 taps of one input channel, `OUTS * 3` vector accumulators run over a tile
+//! of positions (the output gradient laid out on the canvas positions, zero at the dropped
+//! ones) and are kept as vectors until the task's last chunk, then reduced to one number each.
+//!
 //! Two instruction sets: AVX-512F (16 lanes, blocks of 3 x 8 vectors, 24 of the 32 registers
 //! accumulating) with the crate feature `x86-v4`, and AVX2 with FMA (8 lanes, 3 x 4 vectors,
 //! 12 of 16), chosen at run time; elsewhere the generic path runs. Each output is the sum, in
 //! order of input channel then tap, of fused multiply-adds, so results differ from the
 //! generic path's by float32 rounding and agree to the bit from run to run on one CPU kind.
+
+use crate::kernels::simd::vectorised;
 
 /// The instruction set of the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +199,165 @@ impl Packed {
     }
 }
 
+/// Taps of a weight-gradient block.
+const GRAD_TAPS: usize = 3;
+
+/// Rows of the output gradient [`weight_products`] reads for `group_out` output channels:
+/// a whole number of blocks, the rows past `group_out` zero.
+pub(super) fn gradient_rows(isa: Isa, group_out: usize) -> usize {
+    group_out.next_multiple_of(isa.outs())
+}
+
+/// Positions of a weight-gradient tile: the output gradient of a block of output channels
+/// over a tile stays in the first-level cache while every input channel and tap passes over
+/// it.
+const GRAD_TILE: usize = 512;
+
+/// The weight gradient of one task, as vector sums: per group, block of output channels,
+/// input channel and chunk of taps, `[outs, GRAD_TAPS, lanes]` (the block's output channels
+/// by its taps, a vector each). Each lane runs over its positions in order, chunk after chunk
+/// and tile after tile; [`WeightSums::finish`] adds the lanes in pairs.
+pub(super) struct WeightSums {
+    isa: Isa,
+    groups: usize,
+    group_in: usize,
+    group_out: usize,
+    taps: usize,
+    partial: Vec<f32>,
+}
+
+impl WeightSums {
+    /// Zero sums for a weight `[groups * group_out, group_in, taps]`.
+    ///
+    /// # Panics
+    /// If `isa` is not [available](Isa::available).
+    pub fn new(isa: Isa, groups: usize, group_in: usize, group_out: usize, taps: usize) -> Self {
+        assert!(isa.available(), "no {isa:?} kernels here");
+        let blocks = group_out.div_ceil(isa.outs());
+        let len = groups * blocks * group_in * taps.div_ceil(GRAD_TAPS) * Self::vectors(isa);
+        Self {
+            isa,
+            groups,
+            group_in,
+            group_out,
+            taps,
+            partial: vec![0.0; len],
+        }
+    }
+
+    /// Elements of the sums of one block, input channel and chunk of taps.
+    fn vectors(isa: Isa) -> usize {
+        isa.outs() * GRAD_TAPS * isa.lanes()
+    }
+
+    /// Adds, for group `group`, the sum over `p < span` of `gradient[o * span + p] *
+    /// canvas[i * plane + p + offsets[t]]` to the sum of input channel `i < group_in`, output
+    /// channel `o < group_out` and tap `t`: one chunk of images. `canvas` starts at the
+    /// group's first channel, shifted to the first output's position; `gradient` has
+    /// [`gradient_rows`] rows.
+    ///
+    /// # Panics
+    /// If `span` is not a multiple of 16, `offsets` does not have one offset per tap, or a
+    /// read would leave its slice.
+    pub fn add(
+        &mut self,
+        group: usize,
+        canvas: &[f32],
+        plane: usize,
+        offsets: &[usize],
+        span: usize,
+        gradient: &[f32],
+    ) {
+        let (isa, group_in) = (self.isa, self.group_in);
+        assert!(span.is_multiple_of(16) && offsets.len() == self.taps && group < self.groups);
+        let reach = offsets.iter().max().copied().unwrap_or(0);
+        assert!(canvas.len() >= (group_in - 1) * plane + reach + span);
+        let outs = isa.outs();
+        assert!(gradient.len() >= gradient_rows(isa, self.group_out) * span);
+        let vectors = Self::vectors(isa);
+        let chunks = self.taps.div_ceil(GRAD_TAPS);
+        let blocks = self.group_out.div_ceil(outs);
+        let group_len = blocks * group_in * chunks * vectors;
+        let partial = &mut self.partial[group * group_len..][..group_len];
+        for (block, partial) in partial
+            .chunks_exact_mut(group_in * chunks * vectors)
+            .enumerate()
+        {
+            let gradient = &gradient[block * outs * span..];
+            for start in (0..span).step_by(GRAD_TILE) {
+                let len = (span - start).min(GRAD_TILE);
+                for (i, partial) in partial.chunks_exact_mut(chunks * vectors).enumerate() {
+                    let sums = partial.chunks_exact_mut(vectors);
+                    for (taps, sums) in offsets.chunks(GRAD_TAPS).zip(sums) {
+                        let args = GradArgs {
+                            x: canvas[i * plane + start..].as_ptr(),
+                            offsets: taps,
+                            gradient: gradient[start..].as_ptr(),
+                            span,
+                            len,
+                            sums: sums.as_mut_ptr(),
+                        };
+                        // SAFETY: `isa` is available (`new`); the reads reach `canvas[i *
+                        // plane + start + reach + len - 1]` and `gradient[(outs - 1) * span +
+                        // start + len - 1]` with `start + len <= span`, within the lengths
+                        // asserted above; `sums` holds `outs * GRAD_TAPS` vectors.
+                        unsafe { grad_block(isa, &args) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sums, laid out `[taps, groups, group_in, group_out]`.
+    pub fn finish(mut self) -> Vec<f32> {
+        let (outs, lanes) = (self.isa.outs(), self.isa.lanes());
+        let (group_in, group_out) = (self.group_in, self.group_out);
+        let vectors = Self::vectors(self.isa);
+        let chunks = self.taps.div_ceil(GRAD_TAPS);
+        let mut sum = vec![0.0; self.taps * self.groups * group_in * group_out];
+        // Each vector's lanes added in pairs, halving until lane 0 holds the sum.
+        let partial = &mut self.partial;
+        vectorised(
+            #[inline(always)]
+            || {
+                let mut half = lanes;
+                while half > 1 {
+                    half /= 2;
+                    for v in partial.chunks_exact_mut(lanes) {
+                        let (low, high) = v.split_at_mut(half);
+                        for (a, &b) in low.iter_mut().zip(&high[..half]) {
+                            *a += b;
+                        }
+                    }
+                }
+            },
+        );
+        let mut partial = self.partial.chunks_exact(vectors);
+        for group in 0..self.groups {
+            for block in 0..group_out.div_ceil(outs) {
+                let rows = (group_out - block * outs).min(outs);
+                for i in 0..group_in {
+                    for chunk in 0..chunks {
+                        let Some(sums) = partial.next() else {
+                            return sum;
+                        };
+                        let taps = (self.taps - chunk * GRAD_TAPS).min(GRAD_TAPS);
+                        for k in 0..taps {
+                            let t = chunk * GRAD_TAPS + k;
+                            let at = ((t * self.groups + group) * group_in + i) * group_out;
+                            let dst = &mut sum[at + block * outs..][..rows];
+                            for (o, d) in dst.iter_mut().enumerate() {
+                                *d = sums[(o * GRAD_TAPS + k) * lanes];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        sum
+    }
+}
+
 /// One block's pointers and sizes.
 struct Args<'a> {
     /// The canvas at the block's first position, channel 0.
@@ -208,11 +374,57 @@ struct Args<'a> {
     rows: usize,
 }
 
+/// One weight-gradient block's pointers and sizes.
+struct GradArgs<'a> {
+    /// The canvas of one input channel at the tile's first output position.
+    x: *const f32,
+    /// At most [`GRAD_TAPS`] offsets.
+    offsets: &'a [usize],
+    /// The output gradient's first row of the block, at the tile's first position.
+    gradient: *const f32,
+    /// Elements between rows of the output gradient.
+    span: usize,
+    /// Positions of the tile (a multiple of the lanes).
+    len: usize,
+    /// The block's vector sums, output channel `o` and tap `k` at `(o * GRAD_TAPS + k) *
+    /// lanes`, added to.
+    sums: *mut f32,
+}
+
+/// Runs the weight-gradient kernel of `isa` on `a.offsets.len()` taps.
+///
+/// # Safety
+/// As [`weight_products`] checks.
+unsafe fn grad_block(isa: Isa, a: &GradArgs) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match (isa, a.offsets.len()) {
+            #[cfg(feature = "x86-v4")]
+            (Isa::Avx512, 3) => x86::grad_avx512::<3>(a),
+            #[cfg(feature = "x86-v4")]
+            (Isa::Avx512, 2) => x86::grad_avx512::<2>(a),
+            #[cfg(feature = "x86-v4")]
+            (Isa::Avx512, _) => x86::grad_avx512::<1>(a),
+            (Isa::Avx2, 3) => x86::grad_avx2::<3>(a),
+            (Isa::Avx2, 2) => x86::grad_avx2::<2>(a),
+            (Isa::Avx2, _) => x86::grad_avx2::<1>(a),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("no {isa:?} kernels in this build"),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, a);
+        unreachable!("Isa::detect finds no kernels on this architecture")
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::Args;
+    use super::{Args, GRAD_TAPS, GradArgs};
 
     /// One kernel: accumulates `P` vectors of positions for `$outs` output channels.
     macro_rules! kernel {
@@ -254,6 +466,73 @@ mod x86 {
             }
         };
     }
+
+    /// One weight-gradient kernel: `T` taps of one input channel against `$outs` output
+    /// channels over one tile, added to the block's vector sums.
+    macro_rules! grad_kernel {
+        ($name:ident, $feature:literal, $outs:literal, $lanes:literal, $zero:ident, $load:ident,
+         $fma:ident, $store:ident) => {
+            /// # Safety
+            /// The CPU has the instruction set; the reads and writes `a` describes are in
+            /// bounds.
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $name<const T: usize>(a: &GradArgs) {
+                let mut offsets = [0; T];
+                offsets.copy_from_slice(&a.offsets[..T]);
+                let sum = |o: usize, k: usize| (o * GRAD_TAPS + k) * $lanes;
+                let mut acc = [[$zero(); T]; $outs];
+                for (o, acc) in acc.iter_mut().enumerate() {
+                    for (k, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: `sums` holds the block's vectors.
+                        *acc = unsafe { $load(a.sums.add(sum(o, k))) };
+                    }
+                }
+                for p in (0..a.len).step_by($lanes) {
+                    // SAFETY: in bounds by the caller's contract.
+                    unsafe {
+                        let mut x = [$zero(); T];
+                        for (x, &offset) in x.iter_mut().zip(&offsets) {
+                            *x = $load(a.x.add(offset + p));
+                        }
+                        for (o, acc) in acc.iter_mut().enumerate() {
+                            let dy = $load(a.gradient.add(o * a.span + p));
+                            for (acc, &x) in acc.iter_mut().zip(&x) {
+                                *acc = $fma(dy, x, *acc);
+                            }
+                        }
+                    }
+                }
+                for (o, acc) in acc.iter().enumerate() {
+                    for (k, &acc) in acc.iter().enumerate() {
+                        // SAFETY: `sums` holds the block's vectors.
+                        unsafe { $store(a.sums.add(sum(o, k)), acc) };
+                    }
+                }
+            }
+        };
+    }
+
+    #[cfg(feature = "x86-v4")]
+    grad_kernel!(
+        grad_avx512,
+        "avx512f",
+        8,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_storeu_ps
+    );
+    grad_kernel!(
+        grad_avx2,
+        "avx2,fma",
+        4,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_fmadd_ps,
+        _mm256_storeu_ps
+    );
 
     #[cfg(feature = "x86-v4")]
     kernel!(

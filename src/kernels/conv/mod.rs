@@ -382,6 +382,11 @@ fn forward_on<T: Element>(
 /// # Panics
 /// If a slice is shorter than `g` says.
 pub(crate) fn weight_grad<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
+    weight_grad_on(g, x, dy, direct::Isa::detect())
+}
+
+/// [`weight_grad`], with the direct kernels of `isa` where the canvas path runs in `f32`.
+fn weight_grad_on<T: Element>(g: &Geometry, x: &[T], dy: &[T], isa: Option<direct::Isa>) -> Vec<T> {
     assert!(x.len() >= g.input_len() && dy.len() >= g.output_len());
     let max_tasks = (PARTIAL_SUM_BUDGET / g.weight_len()).clamp(1, MAX_TASKS);
     let canvas = g.uses_canvas();
@@ -396,7 +401,7 @@ pub(crate) fn weight_grad<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T>
         .zip(dy[..g.output_len()].par_chunks(plan.task_images * g.image_out()))
         .map(|(x, dy)| {
             if canvas {
-                canvas::weight_grad(g, &plan, x, dy)
+                canvas::weight_grad(g, &plan, x, dy, isa)
             } else {
                 unrolled::weight_grad(g, &plan, x, dy)
             }

@@ -189,7 +189,7 @@ fn invalid_shapes_have_no_geometry() {
 }
 
 #[test]
-fn f32_forward_matches_the_direct_sum_on_every_instruction_set() {
+fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
     // Canvas geometries: output channels that leave a partial register block (9, 10, 12),
     // groups, dilation, spans that end in a partial block of positions.
     let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
@@ -231,18 +231,36 @@ fn f32_forward_matches_the_direct_sum_on_every_instruction_set() {
         let abs = |v: &[f32]| v.iter().map(|v| v.abs() as f64).collect::<Vec<f64>>();
         let magnitude = direct(&g, &abs(&x), &abs(&w), Some(&abs(&bias)));
         let terms = (g.patch_len() + 1) as f64;
+        // The weight gradient likewise, against the float64 kernels (exact to 1e-12 above).
+        let dy = f32s(&random(&mut rng, g.output_len()));
+        let expected_dw = weight_grad(&g, &f64s(&x), &f64s(&dy));
+        let magnitude_dw = weight_grad(&g, &abs(&x), &abs(&dy));
+        let terms_dw = (g.batch * g.out_pixels()) as f64;
+        let within = |what: &str, got: &[f32], expected: &[f64], magnitude: &[f64], terms: f64| {
+            assert_eq!(got.len(), expected.len());
+            for (i, ((&v, e), m)) in got.iter().zip(expected).zip(magnitude).enumerate() {
+                let bound = terms * f32::EPSILON as f64 * m;
+                assert!(
+                    (v as f64 - e).abs() <= bound,
+                    "{what} {g:?} element {i}: {v} vs {e} (bound {bound})"
+                );
+            }
+        };
         for isa in isas
             .into_iter()
             .filter(|isa| isa.is_none_or(|i| i.available()))
         {
             let y = forward_on(&g, &x, &w, Some(&bias), isa);
-            for (i, ((&y, e), m)) in y.iter().zip(&expected).zip(&magnitude).enumerate() {
-                let bound = terms * f32::EPSILON as f64 * m;
-                assert!(
-                    (y as f64 - e).abs() <= bound,
-                    "{isa:?} {g:?} element {i}: {y} vs {e} (bound {bound})"
-                );
-            }
+            within(
+                &format!("{isa:?} forward"),
+                &y,
+                &expected,
+                &magnitude,
+                terms,
+            );
+            let dw = weight_grad_on(&g, &x, &dy, isa);
+            let what = format!("{isa:?} weight gradient");
+            within(&what, &dw, &expected_dw, &magnitude_dw, terms_dw);
         }
     }
 }
