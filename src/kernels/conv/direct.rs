@@ -14,53 +14,44 @@
 //! of positions (the output gradient laid out on the canvas positions, zero at the dropped
 //! ones) and are kept as vectors until the task's last chunk, then reduced to one number each.
 //!
-//! Two instruction sets: AVX-512F (16 lanes, blocks of 3 x 8 vectors, 24 of the 32 registers
-//! accumulating) with the crate feature `x86-v4`, and AVX2 with FMA (8 lanes, 3 x 4 vectors,
-//! 12 of 16), chosen at run time; elsewhere the generic path runs. Each output is the sum, in
+//! The kernels are AVX-512F (16 lanes, blocks of 3 x 8 vectors, 24 of the 32 registers
+//! accumulating), compiled with the crate feature `x86-v4` and chosen at run time; elsewhere
+//! the generic path runs. Each output is the sum, in
 //! order of input channel then tap, of fused multiply-adds, so results differ from the
 //! generic path's by float32 rounding and agree to the bit from run to run on one CPU kind.
 
 use crate::kernels::simd::vectorised;
 
-/// The instruction set of the kernels.
+/// The instruction set of the kernels. Only AVX-512 has them: kernels of the same shape
+/// for AVX2 (8 lanes, blocks of 3 x 4 vectors, 16 registers) measured slower than gemm's
+/// AVX2 products they would replace, so AVX2 CPUs keep the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     /// AVX-512F: 16 lanes, 8 output channels per block.
     Avx512,
-    /// AVX2 with FMA: 8 lanes, 4 output channels per block.
-    Avx2,
 }
 
 impl Isa {
-    /// The widest instruction set of the kernels this CPU has (AVX-512 only with the crate
-    /// feature `x86-v4`), or `None` to run the generic path.
+    /// The instruction set of the kernels this CPU has (AVX-512, with the crate feature
+    /// `x86-v4`), or `None` to run the generic path.
     pub fn detect() -> Option<Self> {
-        [Self::Avx512, Self::Avx2]
-            .into_iter()
-            .find(|isa| isa.available())
+        Some(Self::Avx512).filter(|isa| isa.available())
     }
 
     /// Whether this build has the kernels and this CPU runs them.
     pub fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
         match self {
-            Self::Avx512 => {
-                cfg!(feature = "x86-v4") && std::arch::is_x86_feature_detected!("avx512f")
-            }
-            Self::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+            Self::Avx512 => false,
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
     }
 
     /// Output channels of a register block.
     fn outs(self) -> usize {
         match self {
             Self::Avx512 => 8,
-            Self::Avx2 => 4,
         }
     }
 
@@ -68,7 +59,6 @@ impl Isa {
     fn lanes(self) -> usize {
         match self {
             Self::Avx512 => 16,
-            Self::Avx2 => 8,
         }
     }
 }
@@ -174,27 +164,19 @@ impl Packed {
     /// # Safety
     /// As [`Packed::products`] checks.
     unsafe fn block(&self, vectors: usize, a: &Args) {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
         // SAFETY: forwarded from the caller.
         unsafe {
             match (self.isa, vectors) {
-                #[cfg(feature = "x86-v4")]
-                (Isa::Avx512, 3) => x86::avx512::<3>(a),
-                #[cfg(feature = "x86-v4")]
-                (Isa::Avx512, 2) => x86::avx512::<2>(a),
-                #[cfg(feature = "x86-v4")]
-                (Isa::Avx512, _) => x86::avx512::<1>(a),
-                (Isa::Avx2, 3) => x86::avx2::<3>(a),
-                (Isa::Avx2, 2) => x86::avx2::<2>(a),
-                (Isa::Avx2, _) => x86::avx2::<1>(a),
-                #[allow(unreachable_patterns)]
-                _ => unreachable!("no {:?} kernels in this build", self.isa),
+                (Isa::Avx512, 3) => x86::forward::<3>(a),
+                (Isa::Avx512, 2) => x86::forward::<2>(a),
+                (Isa::Avx512, _) => x86::forward::<1>(a),
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
         {
             let _ = (vectors, a);
-            unreachable!("Isa::detect finds no kernels on this architecture")
+            unreachable!("Packed::new refuses an instruction set this build has no kernels for")
         }
     }
 }
@@ -359,6 +341,7 @@ impl WeightSums {
 }
 
 /// One block's pointers and sizes.
+#[cfg_attr(not(all(target_arch = "x86_64", feature = "x86-v4")), allow(dead_code))]
 struct Args<'a> {
     /// The canvas at the block's first position, channel 0.
     x: *const f32,
@@ -375,6 +358,7 @@ struct Args<'a> {
 }
 
 /// One weight-gradient block's pointers and sizes.
+#[cfg_attr(not(all(target_arch = "x86_64", feature = "x86-v4")), allow(dead_code))]
 struct GradArgs<'a> {
     /// The canvas of one input channel at the tile's first output position.
     x: *const f32,
@@ -396,165 +380,108 @@ struct GradArgs<'a> {
 /// # Safety
 /// As [`weight_products`] checks.
 unsafe fn grad_block(isa: Isa, a: &GradArgs) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     // SAFETY: forwarded from the caller.
     unsafe {
         match (isa, a.offsets.len()) {
-            #[cfg(feature = "x86-v4")]
-            (Isa::Avx512, 3) => x86::grad_avx512::<3>(a),
-            #[cfg(feature = "x86-v4")]
-            (Isa::Avx512, 2) => x86::grad_avx512::<2>(a),
-            #[cfg(feature = "x86-v4")]
-            (Isa::Avx512, _) => x86::grad_avx512::<1>(a),
-            (Isa::Avx2, 3) => x86::grad_avx2::<3>(a),
-            (Isa::Avx2, 2) => x86::grad_avx2::<2>(a),
-            (Isa::Avx2, _) => x86::grad_avx2::<1>(a),
-            #[allow(unreachable_patterns)]
-            _ => unreachable!("no {isa:?} kernels in this build"),
+            (Isa::Avx512, 3) => x86::weight::<3>(a),
+            (Isa::Avx512, 2) => x86::weight::<2>(a),
+            (Isa::Avx512, _) => x86::weight::<1>(a),
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
     {
         let _ = (isa, a);
-        unreachable!("Isa::detect finds no kernels on this architecture")
+        unreachable!("WeightSums::new refuses an instruction set this build has no kernels for")
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+/// The AVX-512 kernels.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 mod x86 {
     use std::arch::x86_64::*;
 
     use super::{Args, GRAD_TAPS, GradArgs};
 
-    /// One kernel: accumulates `P` vectors of positions for `$outs` output channels.
-    macro_rules! kernel {
-        ($name:ident, $feature:literal, $outs:literal, $lanes:literal, $zero:ident, $load:ident,
-         $set1:ident, $fma:ident, $store:ident) => {
-            /// # Safety
-            /// The CPU has the instruction set; the reads and writes `a` describes are in
-            /// bounds.
-            #[target_feature(enable = $feature)]
-            pub(super) unsafe fn $name<const P: usize>(a: &Args) {
-                let taps = a.offsets.len();
-                let mut acc = [[$zero(); P]; $outs];
-                for i in 0..a.group_in {
-                    // SAFETY: in bounds by the caller's contract.
-                    unsafe {
-                        let x = a.x.add(i * a.plane);
-                        let w = a.w.add(i * taps * $outs);
-                        for (t, &offset) in a.offsets.iter().enumerate() {
-                            let mut v = [$zero(); P];
-                            for (p, v) in v.iter_mut().enumerate() {
-                                *v = $load(x.add(offset + p * $lanes));
-                            }
-                            let w = w.add(t * $outs);
-                            for (o, acc) in acc.iter_mut().enumerate() {
-                                let b = $set1(*w.add(o));
-                                for (acc, &v) in acc.iter_mut().zip(&v) {
-                                    *acc = $fma(v, b, *acc);
-                                }
-                            }
+    /// Output channels of a block.
+    const OUTS: usize = 8;
+    /// Lanes of a vector.
+    const LANES: usize = 16;
+
+    /// Accumulates `P` vectors of positions for [`OUTS`] output channels over every input
+    /// channel and tap, then stores them.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the reads and writes `a` describes are in bounds.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn forward<const P: usize>(a: &Args) {
+        let taps = a.offsets.len();
+        let mut acc = [[_mm512_setzero_ps(); P]; OUTS];
+        for i in 0..a.group_in {
+            // SAFETY: in bounds by the caller's contract.
+            unsafe {
+                let x = a.x.add(i * a.plane);
+                let w = a.w.add(i * taps * OUTS);
+                for (t, &offset) in a.offsets.iter().enumerate() {
+                    let mut v = [_mm512_setzero_ps(); P];
+                    for (p, v) in v.iter_mut().enumerate() {
+                        *v = _mm512_loadu_ps(x.add(offset + p * LANES));
+                    }
+                    let w = w.add(t * OUTS);
+                    for (o, acc) in acc.iter_mut().enumerate() {
+                        let b = _mm512_set1_ps(*w.add(o));
+                        for (acc, &v) in acc.iter_mut().zip(&v) {
+                            *acc = _mm512_fmadd_ps(v, b, *acc);
                         }
                     }
                 }
-                for (o, acc) in acc.iter().enumerate().take(a.rows) {
-                    for (p, &acc) in acc.iter().enumerate() {
-                        // SAFETY: in bounds by the caller's contract.
-                        unsafe { $store(a.dst.add(o * a.span + p * $lanes), acc) };
-                    }
-                }
             }
-        };
+        }
+        for (o, acc) in acc.iter().enumerate().take(a.rows) {
+            for (p, &acc) in acc.iter().enumerate() {
+                // SAFETY: in bounds by the caller's contract.
+                unsafe { _mm512_storeu_ps(a.dst.add(o * a.span + p * LANES), acc) };
+            }
+        }
     }
 
-    /// One weight-gradient kernel: `T` taps of one input channel against `$outs` output
-    /// channels over one tile, added to the block's vector sums.
-    macro_rules! grad_kernel {
-        ($name:ident, $feature:literal, $outs:literal, $lanes:literal, $zero:ident, $load:ident,
-         $fma:ident, $store:ident) => {
-            /// # Safety
-            /// The CPU has the instruction set; the reads and writes `a` describes are in
-            /// bounds.
-            #[target_feature(enable = $feature)]
-            pub(super) unsafe fn $name<const T: usize>(a: &GradArgs) {
-                let mut offsets = [0; T];
-                offsets.copy_from_slice(&a.offsets[..T]);
-                let sum = |o: usize, k: usize| (o * GRAD_TAPS + k) * $lanes;
-                let mut acc = [[$zero(); T]; $outs];
+    /// Adds `T` taps of one input channel against [`OUTS`] output channels over one tile to
+    /// the block's vector sums.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; the reads and writes `a` describes are in bounds.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn weight<const T: usize>(a: &GradArgs) {
+        let mut offsets = [0; T];
+        offsets.copy_from_slice(&a.offsets[..T]);
+        let sum = |o: usize, k: usize| (o * GRAD_TAPS + k) * LANES;
+        let mut acc = [[_mm512_setzero_ps(); T]; OUTS];
+        for (o, acc) in acc.iter_mut().enumerate() {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `sums` holds the block's vectors.
+                *acc = unsafe { _mm512_loadu_ps(a.sums.add(sum(o, k))) };
+            }
+        }
+        for p in (0..a.len).step_by(LANES) {
+            // SAFETY: in bounds by the caller's contract.
+            unsafe {
+                let mut x = [_mm512_setzero_ps(); T];
+                for (x, &offset) in x.iter_mut().zip(&offsets) {
+                    *x = _mm512_loadu_ps(a.x.add(offset + p));
+                }
                 for (o, acc) in acc.iter_mut().enumerate() {
-                    for (k, acc) in acc.iter_mut().enumerate() {
-                        // SAFETY: `sums` holds the block's vectors.
-                        *acc = unsafe { $load(a.sums.add(sum(o, k))) };
-                    }
-                }
-                for p in (0..a.len).step_by($lanes) {
-                    // SAFETY: in bounds by the caller's contract.
-                    unsafe {
-                        let mut x = [$zero(); T];
-                        for (x, &offset) in x.iter_mut().zip(&offsets) {
-                            *x = $load(a.x.add(offset + p));
-                        }
-                        for (o, acc) in acc.iter_mut().enumerate() {
-                            let dy = $load(a.gradient.add(o * a.span + p));
-                            for (acc, &x) in acc.iter_mut().zip(&x) {
-                                *acc = $fma(dy, x, *acc);
-                            }
-                        }
-                    }
-                }
-                for (o, acc) in acc.iter().enumerate() {
-                    for (k, &acc) in acc.iter().enumerate() {
-                        // SAFETY: `sums` holds the block's vectors.
-                        unsafe { $store(a.sums.add(sum(o, k)), acc) };
+                    let dy = _mm512_loadu_ps(a.gradient.add(o * a.span + p));
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        *acc = _mm512_fmadd_ps(dy, x, *acc);
                     }
                 }
             }
-        };
+        }
+        for (o, acc) in acc.iter().enumerate() {
+            for (k, &acc) in acc.iter().enumerate() {
+                // SAFETY: `sums` holds the block's vectors.
+                unsafe { _mm512_storeu_ps(a.sums.add(sum(o, k)), acc) };
+            }
+        }
     }
-
-    #[cfg(feature = "x86-v4")]
-    grad_kernel!(
-        grad_avx512,
-        "avx512f",
-        8,
-        16,
-        _mm512_setzero_ps,
-        _mm512_loadu_ps,
-        _mm512_fmadd_ps,
-        _mm512_storeu_ps
-    );
-    grad_kernel!(
-        grad_avx2,
-        "avx2,fma",
-        4,
-        8,
-        _mm256_setzero_ps,
-        _mm256_loadu_ps,
-        _mm256_fmadd_ps,
-        _mm256_storeu_ps
-    );
-
-    #[cfg(feature = "x86-v4")]
-    kernel!(
-        avx512,
-        "avx512f",
-        8,
-        16,
-        _mm512_setzero_ps,
-        _mm512_loadu_ps,
-        _mm512_set1_ps,
-        _mm512_fmadd_ps,
-        _mm512_storeu_ps
-    );
-    kernel!(
-        avx2,
-        "avx2,fma",
-        4,
-        8,
-        _mm256_setzero_ps,
-        _mm256_loadu_ps,
-        _mm256_set1_ps,
-        _mm256_fmadd_ps,
-        _mm256_storeu_ps
-    );
 }

@@ -6,8 +6,9 @@
 //! - stride 1 with at least [`CANVAS_MIN_CHANNELS`] input channels per group
 //!   ([`canvas`]): a chunk of images is copied once onto a zero-padded canvas on which
 //!   every kernel tap is a shifted view, so each tap is one product with `K = channels`
-//!   accumulating into the output; nothing is unrolled. In `f32` on AVX2 or AVX-512 the
-//!   forward products are a direct convolution in vector registers instead ([`direct`]);
+//!   accumulating into the output; nothing is unrolled. In `f32` on AVX-512 CPUs the
+//!   forward and weight-gradient products are direct convolutions in vector registers
+//!   instead ([`direct`]);
 //! - `1x1`, stride 1, no padding ([`unrolled`]): the image itself is the patch matrix;
 //! - everything else ([`unrolled`]): the patches of one image are unrolled into a column
 //!   matrix `col[K, P]` (`K = channels * kernel_h * kernel_w`, `P` output pixels) that stays
