@@ -226,7 +226,7 @@ pub(super) fn forward<T: Element>(
 /// Weight-gradient sum of one task, laid out `[taps, groups, in_channels / groups,
 /// out_channels / groups]`.
 ///
-/// With `isa` and `f32`, the direct kernels compute it ([`super::direct::weight_products`]).
+/// With `isa` and `f32`, the direct kernels compute it ([`direct::WeightSums`]).
 pub(super) fn weight_grad<T: Element>(
     g: &Geometry,
     plan: &Plan,
@@ -235,7 +235,6 @@ pub(super) fn weight_grad<T: Element>(
     isa: Option<Isa>,
 ) -> Vec<T> {
     let (group_in, group_out) = (g.group_in(), g.group_out());
-    let [out_h, out_w] = g.out_size;
     let full = Canvas::new(g, plan.chunk_images);
     let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
     let isa = isa.filter(|_| T::as_f32(x).is_some());
@@ -259,63 +258,9 @@ pub(super) fn weight_grad<T: Element>(
         c.fill(g, g.in_channels, x, &mut canvas);
         let gradient = &mut gradient[..c.span * g.groups * rows];
         gradient.fill(T::ZERO);
-        if let Some(sums) = &mut direct_sums {
-            for (image, dy) in dy.chunks(g.image_out()).enumerate() {
-                for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
-                    let row = (o / group_out * rows + o % group_out) * c.span;
-                    for (oh, dy) in dy.chunks(out_w).enumerate() {
-                        let start = row + c.output_row(image, oh);
-                        gradient[start..][..out_w].copy_from_slice(dy);
-                    }
-                }
-            }
-            let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
-            for group in 0..g.groups {
-                let src = &canvas[group * group_in * c.plane + c.first..];
-                let gradient = &gradient[group * rows * c.span..][..rows * c.span];
-                let (Some(src), Some(gradient)) = (T::as_f32(src), T::as_f32(gradient)) else {
-                    unreachable!("the direct kernels run on f32 only");
-                };
-                sums.add(group, src, c.plane, &offsets, c.span, gradient);
-            }
-            continue;
-        }
-        for (image, dy) in dy.chunks(g.image_out()).enumerate() {
-            for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
-                for (oh, dy) in dy.chunks(out_w).enumerate() {
-                    let start = c.output_row(image, oh);
-                    let dst = gradient[start * g.out_channels + o..]
-                        .iter_mut()
-                        .step_by(g.out_channels);
-                    for (d, &v) in dst.zip(dy) {
-                        *d = v;
-                    }
-                }
-            }
-        }
-        for t in 0..g.taps() {
-            for group in 0..g.groups {
-                let dst = &mut sum[(t * g.groups + group) * group_in * group_out..]
-                    [..group_in * group_out];
-                let lhs = &gradient[group * group_out..];
-                let rhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
-                // SAFETY: dst (o, i) at i * group_out + o; lhs (o, p) at p * out_channels + o,
-                // in bounds over span positions; rhs (p, i) at i * plane + p, in bounds by the
-                // plane's size.
-                unsafe {
-                    matmul(
-                        [group_out, group_in, c.span],
-                        dst.as_mut_ptr(),
-                        [group_out, 1],
-                        true,
-                        lhs.as_ptr(),
-                        [g.out_channels, 1],
-                        rhs.as_ptr(),
-                        [c.plane, 1],
-                        plan.parallelism,
-                    );
-                }
-            }
+        match &mut direct_sums {
+            Some(sums) => add_direct(g, &c, &canvas, dy, gradient, rows, sums),
+            None => add_products(g, plan, &c, &canvas, dy, gradient, &mut sum),
         }
     }
     if let Some(sums) = direct_sums {
@@ -326,6 +271,91 @@ pub(super) fn weight_grad<T: Element>(
         dst.copy_from_slice(&direct);
     }
     sum
+}
+
+/// Adds one chunk to the direct kernels' `sums`: `dy` copied row by row into `gradient`
+/// (`[groups, rows, span]`, zero elsewhere), then each group's products.
+fn add_direct<T: Element>(
+    g: &Geometry,
+    c: &Canvas,
+    canvas: &[T],
+    dy: &[T],
+    gradient: &mut [T],
+    rows: usize,
+    sums: &mut direct::WeightSums,
+) {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let [out_h, out_w] = g.out_size;
+    for (image, dy) in dy.chunks(g.image_out()).enumerate() {
+        for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
+            let row = (o / group_out * rows + o % group_out) * c.span;
+            for (oh, dy) in dy.chunks(out_w).enumerate() {
+                let start = row + c.output_row(image, oh);
+                gradient[start..][..out_w].copy_from_slice(dy);
+            }
+        }
+    }
+    let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+    for group in 0..g.groups {
+        let src = &canvas[group * group_in * c.plane + c.first..];
+        let gradient = &gradient[group * rows * c.span..][..rows * c.span];
+        let (Some(src), Some(gradient)) = (T::as_f32(src), T::as_f32(gradient)) else {
+            unreachable!("the direct kernels run on f32 only");
+        };
+        sums.add(group, src, c.plane, &offsets, c.span, gradient);
+    }
+}
+
+/// Adds one chunk to `sum` with one matrix product per tap and group: `dy` first scattered
+/// into `gradient` transposed (`[span, out_channels]`, zero elsewhere).
+fn add_products<T: Element>(
+    g: &Geometry,
+    plan: &Plan,
+    c: &Canvas,
+    canvas: &[T],
+    dy: &[T],
+    gradient: &mut [T],
+    sum: &mut [T],
+) {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let [out_h, out_w] = g.out_size;
+    for (image, dy) in dy.chunks(g.image_out()).enumerate() {
+        for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
+            for (oh, dy) in dy.chunks(out_w).enumerate() {
+                let start = c.output_row(image, oh);
+                let dst = gradient[start * g.out_channels + o..]
+                    .iter_mut()
+                    .step_by(g.out_channels);
+                for (d, &v) in dst.zip(dy) {
+                    *d = v;
+                }
+            }
+        }
+    }
+    for t in 0..g.taps() {
+        for group in 0..g.groups {
+            let dst =
+                &mut sum[(t * g.groups + group) * group_in * group_out..][..group_in * group_out];
+            let lhs = &gradient[group * group_out..];
+            let rhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
+            // SAFETY: dst (o, i) at i * group_out + o; lhs (o, p) at p * out_channels + o, in
+            // bounds over span positions; rhs (p, i) at i * plane + p, in bounds by the plane's
+            // size.
+            unsafe {
+                matmul(
+                    [group_out, group_in, c.span],
+                    dst.as_mut_ptr(),
+                    [group_out, 1],
+                    true,
+                    lhs.as_ptr(),
+                    [g.out_channels, 1],
+                    rhs.as_ptr(),
+                    [c.plane, 1],
+                    plan.parallelism,
+                );
+            }
+        }
+    }
 }
 
 /// The weight layout of a sum from [`weight_grad`].

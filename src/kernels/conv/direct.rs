@@ -184,7 +184,7 @@ impl Packed {
 /// Taps of a weight-gradient block.
 const GRAD_TAPS: usize = 3;
 
-/// Rows of the output gradient [`weight_products`] reads for `group_out` output channels:
+/// Rows of the output gradient [`WeightSums::add`] reads for `group_out` output channels:
 /// a whole number of blocks, the rows past `group_out` zero.
 pub(super) fn gradient_rows(isa: Isa, group_out: usize) -> usize {
     group_out.next_multiple_of(isa.outs())
@@ -378,7 +378,7 @@ struct GradArgs<'a> {
 /// Runs the weight-gradient kernel of `isa` on `a.offsets.len()` taps.
 ///
 /// # Safety
-/// As [`weight_products`] checks.
+/// As [`WeightSums::add`] checks.
 unsafe fn grad_block(isa: Isa, a: &GradArgs) {
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     // SAFETY: forwarded from the caller.
