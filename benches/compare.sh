@@ -19,9 +19,9 @@
 # benches/pytorch/authors_loss.py), in rows of their own against the crate's loss.
 #
 # With --rounds N the short cases (loss, enqueue, mining) run N times, alternating Rust and
-# PyTorch, and the table shows the median of each side and the median (and range) of the
-# per-round ratios: on a shared machine whose speed drifts, paired rounds keep the ratio
-# honest. The training steps run once.
+# PyTorch, then the training steps N times the same way, and the table shows the median of
+# each side and the median (and range) of the per-round ratios: on a shared machine whose
+# speed drifts, paired rounds keep the ratio honest.
 #
 # With --job it compares whole runs instead: the README's main job (the `train` example with
 # its defaults, --epochs N) and benches/pytorch/default_job.py, the same job in PyTorch on the
@@ -43,7 +43,8 @@ usage: benches/compare.sh [options]
   --pytorch-only   run only the PyTorch side (rescom column shows n/a)
   --no-run-rust    do not run cargo bench; reuse existing criterion results
   --quick          fewer repetitions on both sides (criterion --quick, bench.py --quick)
-  --rounds N       alternate the short cases N times and report medians (default 1)
+  --rounds N       alternate the short cases, then the training steps, N times and report
+                   medians (default 1)
   --device DEV     device for the PyTorch side: cpu (default) or cuda
   --features LIST  crate features for the Rust side (e.g. ndarray; a different Burn feature
                    set: use its own CARGO_TARGET_DIR)
@@ -400,7 +401,7 @@ trap 'rm -rf "$WORK"' EXIT
 PT_ARGS=(--threads "$THREADS" --device "$DEVICE")
 [[ $QUICK -eq 1 ]] && PT_ARGS+=(--quick)
 SHORT_CASES=loss_cifar100,loss_cifar100_loop,loss_imagenet_lt,loss_imagenet_lt_loop,enqueue_cifar100,enqueue_cifar100_loop,enqueue_imagenet_lt,enqueue_imagenet_lt_loop,mining_cifar100,mining_imagenet_lt
-LONG_CASES=resnet32_step_ce,resnet32_step_rescom,mining_memory_inat
+STEP_CASES=resnet32_step_ce,resnet32_step_rescom
 if [[ -n "$AUTHORS" ]]; then
     PT_ARGS+=(--authors "$AUTHORS")
     SHORT_CASES+=,loss_cifar100_authors,loss_imagenet_lt_authors
@@ -446,14 +447,18 @@ run_rust() { # bench name, criterion groups, output file
     save_rust "$3" "$2"
 }
 
-# ---- 3. both sides, short cases in rounds, then the training steps ---------------------
+# ---- 3. both sides, short cases in rounds, then the training steps in rounds ----------
 for round in $(seq 1 "$ROUNDS"); do
     [[ $ROUNDS -gt 1 ]] && echo "== round $round of $ROUNDS" >&2
     run_rust loss loss,enqueue,mining "$WORK/rust.$round"
     run_pytorch "$SHORT_CASES" "$WORK/pytorch.$round"
 done
-run_rust train_step train_step "$WORK/rust.long"
-run_pytorch "$LONG_CASES" "$WORK/pytorch.long"
+for round in $(seq 1 "$ROUNDS"); do
+    [[ $ROUNDS -gt 1 ]] && echo "== training steps, round $round of $ROUNDS" >&2
+    run_rust train_step train_step "$WORK/rust.step.$round"
+    run_pytorch "$STEP_CASES" "$WORK/pytorch.step.$round"
+done
+run_pytorch mining_memory_inat "$WORK/pytorch.memory"
 
 # ---- 4. table -------------------------------------------------------------------------
 "$PY" - "$WORK" "$ROUNDS" "$THREADS" <<'PYEOF'
@@ -476,24 +481,19 @@ def lines(path):
         return
 
 
-# One dict per round: ("rust", group, ident) or ("pt", case) -> ms. The long cases join
-# every round (they ran once).
-long_rust = {("rust", r["group"], r["ident"]): r["ms"] for r in lines(f"{work}/rust.long")}
-long_pt = {}
-pt = {}
-for r in lines(f"{work}/pytorch.long"):
-    if "case" in r:
-        long_pt[("pt", r["case"])] = r.get("ms")
-        pt[r["case"]] = r
+# One dict per round: ("rust", group, ident) or ("pt", case) -> ms, from the round's short
+# cases and training steps.
+pt = {r["case"]: r for r in lines(f"{work}/pytorch.memory") if "case" in r}
 per_round = []
 for i in range(1, rounds + 1):
-    values = dict(long_rust)
-    values.update(long_pt)
-    values.update({("rust", r["group"], r["ident"]): r["ms"] for r in lines(f"{work}/rust.{i}")})
-    for r in lines(f"{work}/pytorch.{i}"):
-        if "case" in r:
-            values[("pt", r["case"])] = r.get("ms")
-            pt.setdefault(r["case"], r)
+    values = {}
+    for name in (f"rust.{i}", f"rust.step.{i}"):
+        values.update({("rust", r["group"], r["ident"]): r["ms"] for r in lines(f"{work}/{name}")})
+    for name in (f"pytorch.{i}", f"pytorch.step.{i}"):
+        for r in lines(f"{work}/{name}"):
+            if "case" in r:
+                values[("pt", r["case"])] = r.get("ms")
+                pt.setdefault(r["case"], r)
     per_round.append(values)
 
 
@@ -548,8 +548,8 @@ dev = next((r.get("device") for r in pt.values() if r.get("device")), "n/a")
 print()
 print(f"threads: {threads}; PyTorch device: {dev}; ratio = pytorch / rescom (> 1: rescom is faster)")
 if rounds > 1:
-    print(f"short cases: median of {rounds} alternating rounds; ratio: median [min, max] of the "
-          "per-round ratios; training steps: one round")
+    print(f"median of {rounds} alternating rounds (short cases, then training steps); ratio: "
+          "median [min, max] of the per-round ratios")
 print()
 print("| case | rescom ms | pytorch ms | ratio |")
 print("| --- | ---: | ---: | ---: |")
