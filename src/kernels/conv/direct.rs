@@ -16,9 +16,10 @@
 //!
 //! The kernels are AVX-512F (16 lanes, blocks of 3 x 8 vectors, 24 of the 32 registers
 //! accumulating), compiled with the crate feature `x86-v4` and chosen at run time; elsewhere
-//! the generic path runs. Each output is the sum, in
-//! order of input channel then tap, of fused multiply-adds, so results differ from the
-//! generic path's by float32 rounding and agree to the bit from run to run on one CPU kind.
+//! the generic path runs. A forward output is a chain of fused multiply-adds in order of input
+//! channel, then tap; a weight-gradient sum one chain per lane in order of position, the lanes
+//! then added in pairs. Results thus differ from the generic path's by float32 rounding, and
+//! agree to the bit from run to run, and for any thread count, on one CPU kind.
 
 use crate::kernels::simd::vectorised;
 
