@@ -173,12 +173,12 @@ pub(super) fn forward<T: Element>(
             Canvas::new(g, images)
         };
         c.fill(g, g.in_channels, x, &mut canvas);
+        let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
         for group in 0..g.groups {
             let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
             let taps = match weights {
                 TapWeights::PerTap(taps) => taps,
                 TapWeights::Direct(packed) => {
-                    let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
                     let src = &canvas[group * group_in * c.plane + c.first..];
                     let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_mut(dst)) else {
                         unreachable!("direct weights are packed for f32 only");
@@ -188,7 +188,7 @@ pub(super) fn forward<T: Element>(
                 }
             };
             for t in 0..g.taps() {
-                let lhs = &canvas[group * group_in * c.plane + c.first + c.tap(g, t)..];
+                let lhs = &canvas[group * group_in * c.plane + c.first + offsets[t]..];
                 let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];
                 // SAFETY: dst (p, o) at o * span + p; lhs (p, i) at i * plane + p, in bounds
                 // by the plane's size; rhs (i, o) at o * group_in + i. The first tap writes
