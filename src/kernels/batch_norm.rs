@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use super::Element;
+use super::simd::vectorised;
 
 /// `[images, channels, values per channel and image]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,11 +82,16 @@ fn channel_sums<T: Element, const K: usize>(
         .par_chunks(image)
         .enumerate()
         .map(|(b, image)| {
-            image
-                .chunks(layout.pixels)
-                .enumerate()
-                .map(|(c, values)| f(c, values, b))
-                .collect()
+            let mut sums = Vec::with_capacity(layout.channels);
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (c, values) in image.chunks(layout.pixels).enumerate() {
+                        sums.push(f(c, values, b));
+                    }
+                },
+            );
+            sums
         })
         .collect();
     let mut total = vec![[0.0; K]; layout.channels];
@@ -122,13 +128,18 @@ pub(crate) fn forward<T: Element>(
     let shift: Vec<f64> = (0..layout.channels)
         .map(|c| x[c * layout.pixels].to_f64())
         .collect();
-    let sums = channel_sums(layout, x, |c, v, _| {
-        let k = shift[c];
-        sum2(v, v, |x, _| {
-            let d = x.to_f64() - k;
-            [d, d * d]
-        })
-    });
+    let sums = channel_sums(
+        layout,
+        x,
+        #[inline(always)]
+        |c, v, _| {
+            let k = shift[c];
+            sum2(v, v, |x, _| {
+                let d = x.to_f64() - k;
+                [d, d * d]
+            })
+        },
+    );
     let mean: Vec<T> = sums
         .iter()
         .zip(&shift)
@@ -145,23 +156,28 @@ pub(crate) fn forward<T: Element>(
         .par_chunks_mut(image)
         .zip(x[..layout.len()].par_chunks(image))
         .for_each(|(y, x)| {
-            for (c, (y, x)) in y
-                .chunks_mut(layout.pixels)
-                .zip(x.chunks(layout.pixels))
-                .enumerate()
-            {
-                let map = affine.channel(c);
-                if relu {
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        let v = map(x);
-                        y.write(if v <= T::ZERO { T::ZERO } else { v });
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (c, (y, x)) in y
+                        .chunks_mut(layout.pixels)
+                        .zip(x.chunks(layout.pixels))
+                        .enumerate()
+                    {
+                        let map = affine.channel(c);
+                        if relu {
+                            for (y, &x) in y.iter_mut().zip(x) {
+                                let v = map(x);
+                                y.write(if v <= T::ZERO { T::ZERO } else { v });
+                            }
+                        } else {
+                            for (y, &x) in y.iter_mut().zip(x) {
+                                y.write(map(x));
+                            }
+                        }
                     }
-                } else {
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        y.write(map(x));
-                    }
-                }
-            }
+                },
+            )
         });
     // SAFETY: the loop above wrote each of the first `layout.len()` elements.
     unsafe { y.set_len(layout.len()) };
@@ -229,14 +245,19 @@ pub(crate) fn backward<T: Element>(
         }
     };
     // Sums of the gated gradient and of its product with the centred input.
-    let sums = channel_sums(layout, x, |c, x, b| {
-        let dy = &dy[b * image + c * layout.pixels..][..layout.pixels];
-        let (m, gate) = (affine.mean[c], gate(c));
-        sum2(x, dy, |x, g| {
-            let g = gate(x, g);
-            [g.to_f64(), (g * (x - m)).to_f64()]
-        })
-    });
+    let sums = channel_sums(
+        layout,
+        x,
+        #[inline(always)]
+        |c, x, b| {
+            let dy = &dy[b * image + c * layout.pixels..][..layout.pixels];
+            let (m, gate) = (affine.mean[c], gate(c));
+            sum2(x, dy, |x, g| {
+                let g = gate(x, g);
+                [g.to_f64(), (g * (x - m)).to_f64()]
+            })
+        },
+    );
     let n = layout.count() as f64;
     let dbeta: Vec<T> = sums.iter().map(|s| T::from_f64(s[0])).collect();
     let dgamma: Vec<T> = sums
@@ -262,17 +283,22 @@ pub(crate) fn backward<T: Element>(
                 .zip(dy.par_chunks(image)),
         )
         .for_each(|(dx, (x, dy))| {
-            for (ch, (dx, (x, dy))) in dx
-                .chunks_mut(layout.pixels)
-                .zip(x.chunks(layout.pixels).zip(dy.chunks(layout.pixels)))
-                .enumerate()
-            {
-                let [a, b, slope] = coefficients[ch];
-                let (m, gate) = (affine.mean[ch], gate(ch));
-                for (d, (&x, &g)) in dx.iter_mut().zip(x.iter().zip(dy)) {
-                    d.write(a * gate(x, g) - b - slope * (x - m));
-                }
-            }
+            vectorised(
+                #[inline(always)]
+                || {
+                    for (ch, (dx, (x, dy))) in dx
+                        .chunks_mut(layout.pixels)
+                        .zip(x.chunks(layout.pixels).zip(dy.chunks(layout.pixels)))
+                        .enumerate()
+                    {
+                        let [a, b, slope] = coefficients[ch];
+                        let (m, gate) = (affine.mean[ch], gate(ch));
+                        for (d, (&x, &g)) in dx.iter_mut().zip(x.iter().zip(dy)) {
+                            d.write(a * gate(x, g) - b - slope * (x - m));
+                        }
+                    }
+                },
+            )
         });
     // SAFETY: the loop above wrote each of the first `layout.len()` elements.
     unsafe { dx.set_len(layout.len()) };

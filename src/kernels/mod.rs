@@ -27,6 +27,7 @@ pub(crate) mod log_sum_exp;
 #[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub(crate) mod simd;
 
+use std::mem::MaybeUninit;
 use std::ops::{Add, AddAssign, Div, Mul, Sub};
 
 /// The element types the kernels run on (`f32`, `f64`).
@@ -71,15 +72,20 @@ pub(crate) trait Element:
     /// The slice as `f32`, when `Self` is `f32`.
     #[cfg_attr(not(feature = "models"), allow(dead_code))]
     fn as_f32_mut(slice: &mut [Self]) -> Option<&mut [f32]>;
+    /// The (possibly uninitialised) slice as `f32`, when `Self` is `f32`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
+    fn as_f32_uninit(slice: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]>;
 }
 
 impl Element for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as f32
     }
@@ -99,15 +105,20 @@ impl Element for f32 {
     fn as_f32_mut(slice: &mut [Self]) -> Option<&mut [f32]> {
         Some(slice)
     }
+    fn as_f32_uninit(slice: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]> {
+        Some(slice)
+    }
 }
 
 impl Element for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
     }
@@ -124,6 +135,9 @@ impl Element for f64 {
         None
     }
     fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
+    fn as_f32_uninit(_: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]> {
         None
     }
 }

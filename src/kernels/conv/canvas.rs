@@ -78,31 +78,70 @@ impl Canvas {
     }
 
     /// Writes every element of the first `channels * plane` of `canvas`: the images of `x`
-    /// (`[images, channels, in_h, in_w]`) and zeros around them.
-    fn fill<T: Element>(&self, g: &Geometry, channels: usize, x: &[T], canvas: &mut [T]) {
+    /// (`[images, channels, in_h, in_w]`) and zeros around them; returns them.
+    fn fill<'a, T: Element>(
+        &self,
+        g: &Geometry,
+        channels: usize,
+        x: &[T],
+        canvas: &'a mut [MaybeUninit<T>],
+    ) -> &'a [T] {
         let [in_h, in_w] = g.in_size;
         let pixels = in_h * in_w;
         let gap = self.gap_rows * self.row;
-        for (c, plane) in canvas
-            .chunks_exact_mut(self.plane)
-            .take(channels)
-            .enumerate()
-        {
-            plane[..gap].fill(T::ZERO);
-            let mut rows = plane[gap..].chunks_exact_mut(self.image_stride);
-            for image in 0..self.images {
-                let Some(dst) = rows.next() else { return };
+        let zero = MaybeUninit::new(T::ZERO);
+        let canvas = &mut canvas[..channels * self.plane];
+        for (c, plane) in canvas.chunks_exact_mut(self.plane).enumerate() {
+            plane[..gap].fill(zero);
+            let (images, rest) = plane[gap..].split_at_mut(self.images * self.image_stride);
+            for (image, dst) in images.chunks_exact_mut(self.image_stride).enumerate() {
                 let src = &x[(image * channels + c) * pixels..][..pixels];
                 let (body, tail) = dst.split_at_mut(in_h * self.row);
                 for (dst, src) in body.chunks_exact_mut(self.row).zip(src.chunks_exact(in_w)) {
-                    dst[..self.gap_cols].fill(T::ZERO);
-                    dst[self.gap_cols..].copy_from_slice(src);
+                    dst[..self.gap_cols].fill(zero);
+                    dst[self.gap_cols..].write_copy_of_slice(src);
                 }
-                tail.fill(T::ZERO);
+                tail.fill(zero);
             }
-            let end = gap + self.images * self.image_stride;
-            plane[end..].fill(T::ZERO);
+            rest.fill(zero);
         }
+        // SAFETY: the loop wrote every element: each plane is its `gap` leading rows, its
+        // images (gap columns and rows of each, trailing gap rows) and the rest.
+        unsafe { canvas.assume_init_ref() }
+    }
+
+    /// Writes every element of `dst` (`span` elements): the gradient of output channel
+    /// `channel` of every image of `dy` (`[images, out_channels, out_h, out_w]`) at its
+    /// output positions, zero elsewhere (everywhere without a channel).
+    fn write_gradient<T: Element>(
+        &self,
+        g: &Geometry,
+        dy: &[T],
+        channel: Option<usize>,
+        dst: &mut [MaybeUninit<T>],
+    ) {
+        let zero = MaybeUninit::new(T::ZERO);
+        let dst = &mut dst[..self.span];
+        let Some(channel) = channel else {
+            dst.fill(zero);
+            return;
+        };
+        let [out_h, out_w] = g.out_size;
+        let mut written = 0;
+        for image in 0..self.images {
+            let src = &dy[image * g.image_out() + channel * out_h * out_w..][..out_h * out_w];
+            for (oh, src) in src.chunks_exact(out_w).enumerate() {
+                // Rows overlap when the padding exceeds the kernel's reach; the outputs they
+                // share see only padding, so whichever gradient lands there adds nothing.
+                let start = self.output_row(image, oh);
+                if let Some(gap) = dst.get_mut(written..start) {
+                    gap.fill(zero);
+                }
+                dst[start..start + out_w].write_copy_of_slice(src);
+                written = written.max(start + out_w);
+            }
+        }
+        dst[written..].fill(zero);
     }
 
     /// Position of output `(image, oh, 0)` relative to the first output.
@@ -160,8 +199,8 @@ pub(super) fn forward<T: Element>(
     let (group_in, group_out) = (g.group_in(), g.group_out());
     let [out_h, out_w] = g.out_size;
     let full = Canvas::new(g, plan.chunk_images);
-    let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
-    let mut result = vec![T::ZERO; g.out_channels * full.span];
+    let mut canvas = Box::new_uninit_slice(g.in_channels * full.plane);
+    let mut result = Box::new_uninit_slice(g.out_channels * full.span);
     let chunks = x
         .chunks(plan.chunk_images * g.image_in())
         .zip(out.chunks_mut(plan.chunk_images * g.image_out()));
@@ -172,15 +211,16 @@ pub(super) fn forward<T: Element>(
         } else {
             Canvas::new(g, images)
         };
-        c.fill(g, g.in_channels, x, &mut canvas);
+        let canvas = c.fill(g, g.in_channels, x, &mut canvas);
         let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+        let result = &mut result[..g.out_channels * c.span];
         for group in 0..g.groups {
             let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
             let taps = match weights {
                 TapWeights::PerTap(taps) => taps,
                 TapWeights::Direct(packed) => {
                     let src = &canvas[group * group_in * c.plane + c.first..];
-                    let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_mut(dst)) else {
+                    let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_uninit(dst)) else {
                         unreachable!("direct weights are packed for f32 only");
                     };
                     packed.products(group, src, c.plane, &offsets, c.span, dst);
@@ -192,11 +232,11 @@ pub(super) fn forward<T: Element>(
                 let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];
                 // SAFETY: dst (p, o) at o * span + p; lhs (p, i) at i * plane + p, in bounds
                 // by the plane's size; rhs (i, o) at o * group_in + i. The first tap writes
-                // every element of dst.
+                // every element of dst, which the others then read.
                 unsafe {
                     matmul(
                         [c.span, group_out, group_in],
-                        dst.as_mut_ptr(),
+                        dst.as_mut_ptr().cast::<T>(),
                         [c.span, 1],
                         t > 0,
                         lhs.as_ptr(),
@@ -208,6 +248,8 @@ pub(super) fn forward<T: Element>(
                 }
             }
         }
+        // SAFETY: every group's products wrote its rows of the result.
+        let result = unsafe { result.assume_init_ref() };
         for (image, out) in out.chunks_mut(g.image_out()).enumerate() {
             for (o, out) in out.chunks_mut(out_h * out_w).enumerate() {
                 let b = bias.map_or(T::ZERO, |bias| bias[o]);
@@ -236,12 +278,12 @@ pub(super) fn weight_grad<T: Element>(
 ) -> Vec<T> {
     let (group_in, group_out) = (g.group_in(), g.group_out());
     let full = Canvas::new(g, plan.chunk_images);
-    let mut canvas = vec![T::ZERO; g.in_channels * full.plane];
+    let mut canvas = Box::new_uninit_slice(g.in_channels * full.plane);
     let isa = isa.filter(|_| T::as_f32(x).is_some());
     // The output gradient on the canvas positions, zero at the dropped positions: for the
     // direct kernels `[groups, gradient_rows, span]`, else transposed, `[span, out_channels]`.
     let rows = isa.map_or(group_out, |isa| direct::gradient_rows(isa, group_out));
-    let mut gradient = vec![T::ZERO; full.span * g.groups * rows];
+    let mut gradient = Box::new_uninit_slice(full.span * g.groups * rows);
     let mut sum = vec![T::ZERO; g.weight_len()];
     let mut direct_sums =
         isa.map(|isa| direct::WeightSums::new(isa, g.groups, group_in, group_out, g.taps()));
@@ -255,12 +297,11 @@ pub(super) fn weight_grad<T: Element>(
         } else {
             Canvas::new(g, images)
         };
-        c.fill(g, g.in_channels, x, &mut canvas);
+        let canvas = c.fill(g, g.in_channels, x, &mut canvas);
         let gradient = &mut gradient[..c.span * g.groups * rows];
-        gradient.fill(T::ZERO);
         match &mut direct_sums {
-            Some(sums) => add_direct(g, &c, &canvas, dy, gradient, rows, sums),
-            None => add_products(g, plan, &c, &canvas, dy, gradient, &mut sum),
+            Some(sums) => add_direct(g, &c, canvas, dy, gradient, rows, sums),
+            None => add_products(g, plan, &c, canvas, dy, gradient, &mut sum),
         }
     }
     if let Some(sums) = direct_sums {
@@ -273,28 +314,25 @@ pub(super) fn weight_grad<T: Element>(
     sum
 }
 
-/// Adds one chunk to the direct kernels' `sums`: `dy` copied row by row into `gradient`
+/// Adds one chunk to the direct kernels' `sums`: `dy` written row by row into `gradient`
 /// (`[groups, rows, span]`, zero elsewhere), then each group's products.
 fn add_direct<T: Element>(
     g: &Geometry,
     c: &Canvas,
     canvas: &[T],
     dy: &[T],
-    gradient: &mut [T],
+    gradient: &mut [MaybeUninit<T>],
     rows: usize,
     sums: &mut direct::WeightSums,
 ) {
     let (group_in, group_out) = (g.group_in(), g.group_out());
-    let [out_h, out_w] = g.out_size;
-    for (image, dy) in dy.chunks(g.image_out()).enumerate() {
-        for (o, dy) in dy.chunks(out_h * out_w).enumerate() {
-            let row = (o / group_out * rows + o % group_out) * c.span;
-            for (oh, dy) in dy.chunks(out_w).enumerate() {
-                let start = row + c.output_row(image, oh);
-                gradient[start..][..out_w].copy_from_slice(dy);
-            }
-        }
+    for (r, dst) in gradient.chunks_exact_mut(c.span).enumerate() {
+        let (group, o) = (r / rows, r % rows);
+        let channel = (o < group_out).then_some(group * group_out + o);
+        c.write_gradient(g, dy, channel, dst);
     }
+    // SAFETY: the loop wrote every row.
+    let gradient: &[T] = unsafe { gradient.assume_init_ref() };
     let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
     for group in 0..g.groups {
         let src = &canvas[group * group_in * c.plane + c.first..];
@@ -314,10 +352,13 @@ fn add_products<T: Element>(
     c: &Canvas,
     canvas: &[T],
     dy: &[T],
-    gradient: &mut [T],
+    gradient: &mut [MaybeUninit<T>],
     sum: &mut [T],
 ) {
     let (group_in, group_out) = (g.group_in(), g.group_out());
+    gradient.fill(MaybeUninit::new(T::ZERO));
+    // SAFETY: written just above.
+    let gradient = unsafe { gradient.assume_init_mut() };
     let [out_h, out_w] = g.out_size;
     for (image, dy) in dy.chunks(g.image_out()).enumerate() {
         for (o, dy) in dy.chunks(out_h * out_w).enumerate() {

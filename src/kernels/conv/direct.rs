@@ -21,6 +21,8 @@
 //! then added in pairs. Results thus differ from the generic path's by float32 rounding, and
 //! agree to the bit from run to run, and for any thread count, on one CPU kind.
 
+use std::mem::MaybeUninit;
+
 use crate::kernels::simd::vectorised;
 
 /// The instruction set of the kernels. Only AVX-512 has them: kernels of the same shape
@@ -110,7 +112,7 @@ impl Packed {
         }
     }
 
-    /// Writes `dst[o * span + p]` (`o < group_out`, `p < span`) with the sum over input
+    /// Writes every `dst[o * span + p]` (`o < group_out`, `p < span`) with the sum over input
     /// channels `i` and taps `t` of `canvas[i * plane + p + offsets[t]] * weight(o, i, t)` for
     /// group `group`: `canvas` starts at the group's first channel, shifted to the first
     /// output's position.
@@ -125,7 +127,7 @@ impl Packed {
         plane: usize,
         offsets: &[usize],
         span: usize,
-        dst: &mut [f32],
+        dst: &mut [MaybeUninit<f32>],
     ) {
         let (outs, lanes) = (self.isa.outs(), self.isa.lanes());
         assert!(span.is_multiple_of(16) && offsets.len() == self.taps);
@@ -146,7 +148,7 @@ impl Packed {
                     offsets,
                     group_in: self.group_in,
                     w: w.as_ptr(),
-                    dst: dst[block * outs * span + start..].as_mut_ptr(),
+                    dst: dst[block * outs * span + start..].as_mut_ptr().cast(),
                     span,
                     rows,
                 };
@@ -206,7 +208,10 @@ pub(super) struct WeightSums {
     group_in: usize,
     group_out: usize,
     taps: usize,
-    partial: Vec<f32>,
+    /// Written by the first [`WeightSums::add`] of each group, which stores instead of adding.
+    partial: Box<[MaybeUninit<f32>]>,
+    /// Whether each group's sums have been written.
+    started: Vec<bool>,
 }
 
 impl WeightSums {
@@ -224,7 +229,8 @@ impl WeightSums {
             group_in,
             group_out,
             taps,
-            partial: vec![0.0; len],
+            partial: Box::new_uninit_slice(len),
+            started: vec![false; groups],
         }
     }
 
@@ -262,6 +268,7 @@ impl WeightSums {
         let blocks = self.group_out.div_ceil(outs);
         let group_len = blocks * group_in * chunks * vectors;
         let partial = &mut self.partial[group * group_len..][..group_len];
+        let fresh = !std::mem::replace(&mut self.started[group], true);
         for (block, partial) in partial
             .chunks_exact_mut(group_in * chunks * vectors)
             .enumerate()
@@ -278,7 +285,8 @@ impl WeightSums {
                             gradient: gradient[start..].as_ptr(),
                             span,
                             len,
-                            sums: sums.as_mut_ptr(),
+                            sums: sums.as_mut_ptr().cast(),
+                            fresh: fresh && start == 0,
                         };
                         // SAFETY: `isa` is available (`new`); the reads reach `canvas[i *
                         // plane + start + reach + len - 1]` and `gradient[(outs - 1) * span +
@@ -298,8 +306,15 @@ impl WeightSums {
         let vectors = Self::vectors(self.isa);
         let chunks = self.taps.div_ceil(GRAD_TAPS);
         let mut sum = vec![0.0; self.taps * self.groups * group_in * group_out];
+        let group_len = self.partial.len() / self.groups;
+        for (partial, started) in self.partial.chunks_exact_mut(group_len).zip(&self.started) {
+            if !started {
+                partial.fill(MaybeUninit::new(0.0));
+            }
+        }
+        // SAFETY: every group's sums were written, by `add` or just above.
+        let partial = unsafe { self.partial.assume_init_mut() };
         // Each vector's lanes added in pairs, halving until lane 0 holds the sum.
-        let partial = &mut self.partial;
         vectorised(
             #[inline(always)]
             || {
@@ -315,7 +330,7 @@ impl WeightSums {
                 }
             },
         );
-        let mut partial = self.partial.chunks_exact(vectors);
+        let mut partial = partial.chunks_exact(vectors);
         for group in 0..self.groups {
             for block in 0..group_out.div_ceil(outs) {
                 let rows = (group_out - block * outs).min(outs);
@@ -374,6 +389,8 @@ struct GradArgs<'a> {
     /// The block's vector sums, output channel `o` and tap `k` at `(o * GRAD_TAPS + k) *
     /// lanes`, added to.
     sums: *mut f32,
+    /// Whether `sums` are still unwritten: stored to instead of added to.
+    fresh: bool,
 }
 
 /// Runs the weight-gradient kernel of `isa` on `a.offsets.len()` taps.
@@ -459,8 +476,12 @@ mod x86 {
         let mut acc = [[_mm512_setzero_ps(); T]; OUTS];
         for (o, acc) in acc.iter_mut().enumerate() {
             for (k, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: `sums` holds the block's vectors.
-                *acc = unsafe { _mm512_loadu_ps(a.sums.add(sum(o, k))) };
+                *acc = if a.fresh {
+                    _mm512_setzero_ps()
+                } else {
+                    // SAFETY: `sums` holds the block's vectors, written before.
+                    unsafe { _mm512_loadu_ps(a.sums.add(sum(o, k))) }
+                };
             }
         }
         for p in (0..a.len).step_by(LANES) {

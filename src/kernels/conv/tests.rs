@@ -58,7 +58,12 @@ fn close(a: &[f64], b: &[f64]) {
 /// channels, strides), pointwise, transposed and scattered input gradients (padding beyond
 /// the kernel's reach), groups, dilation, asymmetric padding, several images per chunk.
 fn geometries() -> Vec<Geometry> {
-    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 13] = [
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 14] = [
+        (
+            [2, 8, 5, 5],
+            [4, 8, 1, 1],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
         (
             [2, 3, 5, 6],
             [4, 3, 3, 3],
@@ -191,8 +196,14 @@ fn invalid_shapes_have_no_geometry() {
 #[test]
 fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
     // Canvas geometries: output channels that leave a partial register block (9, 10, 12),
-    // groups, dilation, spans that end in a partial block of positions.
-    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 4] = [
+    // groups, dilation, spans that end in a partial block of positions, padding beyond the
+    // kernel's reach (output rows that share canvas positions).
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 5] = [
+        (
+            [2, 8, 5, 5],
+            [9, 8, 1, 1],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
         (
             [3, 8, 5, 6],
             [9, 8, 3, 3],
