@@ -62,6 +62,19 @@ impl<T: Element> Affine<T> {
         }
     }
 
+    /// The gradient through the ReLU (when `relu`) of channel `c`, at input value `x`.
+    #[inline(always)]
+    fn gate(&self, c: usize, relu: bool) -> impl Fn(T, T) -> T + Copy {
+        let map = self.channel(c);
+        move |x, g| {
+            if relu && map(x) <= T::ZERO {
+                T::ZERO
+            } else {
+                g
+            }
+        }
+    }
+
     /// The map of channel `c`, as a function of the input value.
     #[inline(always)]
     fn channel(&self, c: usize) -> impl Fn(T) -> T + Copy {
@@ -233,17 +246,7 @@ pub(crate) fn backward<T: Element>(
     let affine = Affine::new(gamma, beta, mean, var, epsilon);
     let image = layout.channels * layout.pixels;
     let dy = &dy[..layout.len()];
-    // The gradient through the ReLU of channel `c`, at input value `x`.
-    let gate = |c: usize| {
-        let map = affine.channel(c);
-        move |x: T, g: T| -> T {
-            if relu && map(x) <= T::ZERO {
-                T::ZERO
-            } else {
-                g
-            }
-        }
-    };
+    let gate = |c: usize| affine.gate(c, relu);
     // Sums of the gated gradient and of its product with the centred input.
     let sums = channel_sums(
         layout,
@@ -274,6 +277,20 @@ pub(crate) fn backward<T: Element>(
             [k, k * s[0] / n, k * i * i * s[1] / n].map(T::from_f64)
         })
         .collect();
+    let dx = input_gradient(layout, x, dy, &affine, &coefficients, relu);
+    (dx, dgamma, dbeta)
+}
+
+/// `dx = a * gate(x, dy) - b - slope * (x - mean)` with the `[a, b, slope]` of each channel.
+fn input_gradient<T: Element>(
+    layout: Layout,
+    x: &[T],
+    dy: &[T],
+    affine: &Affine<T>,
+    coefficients: &[[T; 3]],
+    relu: bool,
+) -> Vec<T> {
+    let image = layout.channels * layout.pixels;
     let mut dx = Vec::with_capacity(layout.len());
     dx.spare_capacity_mut()[..layout.len()]
         .par_chunks_mut(image)
@@ -286,13 +303,13 @@ pub(crate) fn backward<T: Element>(
             vectorised(
                 #[inline(always)]
                 || {
-                    for (ch, (dx, (x, dy))) in dx
-                        .chunks_mut(layout.pixels)
-                        .zip(x.chunks(layout.pixels).zip(dy.chunks(layout.pixels)))
-                        .enumerate()
-                    {
+                    let pixels = layout.pixels;
+                    let channels = dx
+                        .chunks_mut(pixels)
+                        .zip(x.chunks(pixels).zip(dy.chunks(pixels)));
+                    for (ch, (dx, (x, dy))) in channels.enumerate() {
                         let [a, b, slope] = coefficients[ch];
-                        let (m, gate) = (affine.mean[ch], gate(ch));
+                        let (m, gate) = (affine.mean[ch], affine.gate(ch, relu));
                         for (d, (&x, &g)) in dx.iter_mut().zip(x.iter().zip(dy)) {
                             d.write(a * gate(x, g) - b - slope * (x - m));
                         }
@@ -302,7 +319,7 @@ pub(crate) fn backward<T: Element>(
         });
     // SAFETY: the loop above wrote each of the first `layout.len()` elements.
     unsafe { dx.set_len(layout.len()) };
-    (dx, dgamma, dbeta)
+    dx
 }
 
 #[cfg(test)]

@@ -75,6 +75,9 @@ pub(crate) trait Element:
     /// The (possibly uninitialised) slice as `f32`, when `Self` is `f32`.
     #[cfg_attr(not(feature = "models"), allow(dead_code))]
     fn as_f32_uninit(slice: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]>;
+    /// The vector as one of `Self`, when `Self` is `f32`.
+    #[cfg_attr(not(feature = "models"), allow(dead_code))]
+    fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>>;
 }
 
 impl Element for f32 {
@@ -108,6 +111,9 @@ impl Element for f32 {
     fn as_f32_uninit(slice: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]> {
         Some(slice)
     }
+    fn from_f32_vec(v: Vec<f32>) -> Option<Vec<Self>> {
+        Some(v)
+    }
 }
 
 impl Element for f64 {
@@ -138,6 +144,9 @@ impl Element for f64 {
         None
     }
     fn as_f32_uninit(_: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]> {
+        None
+    }
+    fn from_f32_vec(_: Vec<f32>) -> Option<Vec<Self>> {
         None
     }
 }

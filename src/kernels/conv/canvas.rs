@@ -26,7 +26,7 @@ pub(super) fn chunk_images(g: &Geometry) -> usize {
 }
 
 /// The layout of a canvas holding `images` images of `g`'s input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Canvas {
     images: usize,
     /// Zero columns before each image row.
@@ -69,6 +69,20 @@ impl Canvas {
             span,
             plane: filled.max(first + span + reach),
         }
+    }
+
+    /// `self` when it holds `images` images, else the layout for that many.
+    fn for_images(&self, g: &Geometry, images: usize) -> Self {
+        if images == self.images {
+            *self
+        } else {
+            Self::new(g, images)
+        }
+    }
+
+    /// Index of pixel `(image, h, w)` on the canvas less the position of output `(image, h, w)`.
+    fn gradient_shift(&self) -> usize {
+        self.gap_rows * self.row + self.gap_cols
     }
 
     /// Offset of kernel tap `t` (row-major over the kernel) from an output's position.
@@ -196,8 +210,6 @@ pub(super) fn forward<T: Element>(
     bias: Option<&[T]>,
     out: &mut [MaybeUninit<T>],
 ) {
-    let (group_in, group_out) = (g.group_in(), g.group_out());
-    let [out_h, out_w] = g.out_size;
     let full = Canvas::new(g, plan.chunk_images);
     let mut canvas = Box::new_uninit_slice(g.in_channels * full.plane);
     let mut result = Box::new_uninit_slice(g.out_channels * full.span);
@@ -205,64 +217,139 @@ pub(super) fn forward<T: Element>(
         .chunks(plan.chunk_images * g.image_in())
         .zip(out.chunks_mut(plan.chunk_images * g.image_out()));
     for (x, out) in chunks {
-        let images = x.len() / g.image_in();
-        let c = if images == full.images {
-            full
-        } else {
-            Canvas::new(g, images)
-        };
+        let c = full.for_images(g, x.len() / g.image_in());
         let canvas = c.fill(g, g.in_channels, x, &mut canvas);
-        let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
-        let result = &mut result[..g.out_channels * c.span];
-        for group in 0..g.groups {
-            let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
-            let taps = match weights {
-                TapWeights::PerTap(taps) => taps,
-                TapWeights::Direct(packed) => {
-                    let src = &canvas[group * group_in * c.plane + c.first..];
-                    let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_uninit(dst)) else {
-                        unreachable!("direct weights are packed for f32 only");
-                    };
-                    packed.products(group, src, c.plane, &offsets, c.span, dst);
-                    continue;
-                }
-            };
-            for t in 0..g.taps() {
-                let lhs = &canvas[group * group_in * c.plane + c.first + offsets[t]..];
-                let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];
-                // SAFETY: dst (p, o) at o * span + p; lhs (p, i) at i * plane + p, in bounds
-                // by the plane's size; rhs (i, o) at o * group_in + i. The first tap writes
-                // every element of dst, which the others then read.
-                unsafe {
-                    matmul(
-                        [c.span, group_out, group_in],
-                        dst.as_mut_ptr().cast::<T>(),
-                        [c.span, 1],
-                        t > 0,
-                        lhs.as_ptr(),
-                        [c.plane, 1],
-                        rhs[..group_out * group_in].as_ptr(),
-                        [group_in, 1],
-                        plan.parallelism,
-                    );
-                }
+        forward_chunk(g, plan, &c, canvas, weights, bias, &mut result, out);
+    }
+}
+
+/// The forward pass of one chunk of images on its filled `canvas`, through `result` (at
+/// least `out_channels * span` elements) into `out` (the chunk's output images, every element
+/// written).
+#[allow(clippy::too_many_arguments)]
+fn forward_chunk<T: Element>(
+    g: &Geometry,
+    plan: &Plan,
+    c: &Canvas,
+    canvas: &[T],
+    weights: &TapWeights<T>,
+    bias: Option<&[T]>,
+    result: &mut [MaybeUninit<T>],
+    out: &mut [MaybeUninit<T>],
+) {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let [out_h, out_w] = g.out_size;
+    let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+    let result = &mut result[..g.out_channels * c.span];
+    for group in 0..g.groups {
+        let dst = &mut result[group * group_out * c.span..][..group_out * c.span];
+        let taps = match weights {
+            TapWeights::PerTap(taps) => taps,
+            TapWeights::Direct(packed) => {
+                let src = &canvas[group * group_in * c.plane + c.first..];
+                let (Some(src), Some(dst)) = (T::as_f32(src), T::as_f32_uninit(dst)) else {
+                    unreachable!("direct weights are packed for f32 only");
+                };
+                packed.products(group, src, c.plane, &offsets, c.span, dst);
+                continue;
+            }
+        };
+        for t in 0..g.taps() {
+            let lhs = &canvas[group * group_in * c.plane + c.first + offsets[t]..];
+            let rhs = &taps[(t * g.out_channels + group * group_out) * group_in..];
+            // SAFETY: dst (p, o) at o * span + p; lhs (p, i) at i * plane + p, in bounds by
+            // the plane's size; rhs (i, o) at o * group_in + i. The first tap writes every
+            // element of dst, which the others then read.
+            unsafe {
+                matmul(
+                    [c.span, group_out, group_in],
+                    dst.as_mut_ptr().cast::<T>(),
+                    [c.span, 1],
+                    t > 0,
+                    lhs.as_ptr(),
+                    [c.plane, 1],
+                    rhs[..group_out * group_in].as_ptr(),
+                    [group_in, 1],
+                    plan.parallelism,
+                );
             }
         }
-        // SAFETY: every group's products wrote its rows of the result.
-        let result = unsafe { result.assume_init_ref() };
-        for (image, out) in out.chunks_mut(g.image_out()).enumerate() {
-            for (o, out) in out.chunks_mut(out_h * out_w).enumerate() {
-                let b = bias.map_or(T::ZERO, |bias| bias[o]);
-                let src = &result[o * c.span..];
-                for (oh, out) in out.chunks_mut(out_w).enumerate() {
-                    let src = &src[c.output_row(image, oh)..][..out_w];
-                    for (d, &s) in out.iter_mut().zip(src) {
-                        d.write(s + b);
-                    }
+    }
+    // SAFETY: every group's products wrote its rows of the result.
+    let result = unsafe { result.assume_init_ref() };
+    for (image, out) in out.chunks_mut(g.image_out()).enumerate() {
+        for (o, out) in out.chunks_mut(out_h * out_w).enumerate() {
+            let b = bias.map_or(T::ZERO, |bias| bias[o]);
+            let src = &result[o * c.span..];
+            for (oh, out) in out.chunks_mut(out_w).enumerate() {
+                let src = &src[c.output_row(image, oh)..][..out_w];
+                for (d, &s) in out.iter_mut().zip(src) {
+                    d.write(s + b);
                 }
             }
         }
     }
+}
+
+/// Whether [`backward`] takes `g` with its input gradient's convolution `transposed`: one
+/// canvas layout for both, output channels a whole number of the direct kernels' blocks.
+pub(super) fn shares_canvas(g: &Geometry, transposed: &Geometry, isa: Isa) -> bool {
+    let canvas = Canvas::new(g, 1);
+    g.uses_canvas()
+        && transposed.uses_canvas()
+        && g.in_size == g.out_size
+        && canvas == Canvas::new(transposed, 1)
+        && canvas.gradient_shift() + canvas.span <= canvas.plane
+        && g.group_out() == direct::gradient_rows(isa, g.group_out())
+}
+
+/// Both gradients of one task of `g`, which [`shares_canvas`] with `transposed` (weight
+/// `flipped`): per chunk, `dy` goes on a canvas once, from which `transposed` computes `dx`
+/// (every element written) and which the weight gradient reads as its output gradient (zero
+/// at the dropped positions). Returns the weight-gradient sum, as [`weight_grad`] does.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward(
+    g: &Geometry,
+    transposed: &Geometry,
+    plan: &Plan,
+    x: &[f32],
+    dy: &[f32],
+    flipped: &TapWeights<f32>,
+    isa: Isa,
+    dx: &mut [MaybeUninit<f32>],
+) -> Vec<f32> {
+    let (group_in, group_out) = (g.group_in(), g.group_out());
+    let full = Canvas::new(g, plan.chunk_images);
+    let mut x_canvas = Box::new_uninit_slice(g.in_channels * full.plane);
+    let mut dy_canvas = Box::new_uninit_slice(g.out_channels * full.plane);
+    let mut result = Box::new_uninit_slice(g.in_channels * full.span);
+    let mut sums = direct::WeightSums::new(isa, g.groups, group_in, group_out, g.taps());
+    let chunks = x
+        .chunks(plan.chunk_images * g.image_in())
+        .zip(dy.chunks(plan.chunk_images * g.image_out()))
+        .zip(dx.chunks_mut(plan.chunk_images * g.image_in()));
+    for ((x, dy), dx) in chunks {
+        let c = full.for_images(g, x.len() / g.image_in());
+        let dy_canvas = c.fill(transposed, g.out_channels, dy, &mut dy_canvas);
+        forward_chunk(
+            transposed,
+            plan,
+            &c,
+            dy_canvas,
+            flipped,
+            None,
+            &mut result,
+            dx,
+        );
+        let x_canvas = c.fill(g, g.in_channels, x, &mut x_canvas);
+        let offsets: Vec<usize> = (0..g.taps()).map(|t| c.tap(g, t)).collect();
+        for group in 0..g.groups {
+            let src = &x_canvas[group * group_in * c.plane + c.first..];
+            let gradient = &dy_canvas[group * group_out * c.plane + c.gradient_shift()..];
+            sums.add(group, src, c.plane, &offsets, c.span, gradient, c.plane);
+        }
+    }
+    sums.finish()
 }
 
 /// Weight-gradient sum of one task, laid out `[taps, groups, in_channels / groups,
@@ -291,12 +378,7 @@ pub(super) fn weight_grad<T: Element>(
         .chunks(plan.chunk_images * g.image_in())
         .zip(dy.chunks(plan.chunk_images * g.image_out()));
     for (x, dy) in chunks {
-        let images = x.len() / g.image_in();
-        let c = if images == full.images {
-            full
-        } else {
-            Canvas::new(g, images)
-        };
+        let c = full.for_images(g, x.len() / g.image_in());
         let canvas = c.fill(g, g.in_channels, x, &mut canvas);
         let gradient = &mut gradient[..c.span * g.groups * rows];
         match &mut direct_sums {
@@ -340,7 +422,7 @@ fn add_direct<T: Element>(
         let (Some(src), Some(gradient)) = (T::as_f32(src), T::as_f32(gradient)) else {
             unreachable!("the direct kernels run on f32 only");
         };
-        sums.add(group, src, c.plane, &offsets, c.span, gradient);
+        sums.add(group, src, c.plane, &offsets, c.span, gradient, c.span);
     }
 }
 

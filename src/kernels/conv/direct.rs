@@ -239,15 +239,16 @@ impl WeightSums {
         isa.outs() * GRAD_TAPS * isa.lanes()
     }
 
-    /// Adds, for group `group`, the sum over `p < span` of `gradient[o * span + p] *
+    /// Adds, for group `group`, the sum over `p < span` of `gradient[o * stride + p] *
     /// canvas[i * plane + p + offsets[t]]` to the sum of input channel `i < group_in`, output
     /// channel `o < group_out` and tap `t`: one chunk of images. `canvas` starts at the
     /// group's first channel, shifted to the first output's position; `gradient` has
-    /// [`gradient_rows`] rows.
+    /// [`gradient_rows`] rows of `stride` elements.
     ///
     /// # Panics
     /// If `span` is not a multiple of 16, `offsets` does not have one offset per tap, or a
     /// read would leave its slice.
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         group: usize,
@@ -256,13 +257,15 @@ impl WeightSums {
         offsets: &[usize],
         span: usize,
         gradient: &[f32],
+        stride: usize,
     ) {
         let (isa, group_in) = (self.isa, self.group_in);
         assert!(span.is_multiple_of(16) && offsets.len() == self.taps && group < self.groups);
         let reach = offsets.iter().max().copied().unwrap_or(0);
         assert!(canvas.len() >= (group_in - 1) * plane + reach + span);
         let outs = isa.outs();
-        assert!(gradient.len() >= gradient_rows(isa, self.group_out) * span);
+        assert!(stride >= span);
+        assert!(gradient.len() >= (gradient_rows(isa, self.group_out) - 1) * stride + span);
         let vectors = Self::vectors(isa);
         let chunks = self.taps.div_ceil(GRAD_TAPS);
         let blocks = self.group_out.div_ceil(outs);
@@ -273,7 +276,7 @@ impl WeightSums {
             .chunks_exact_mut(group_in * chunks * vectors)
             .enumerate()
         {
-            let gradient = &gradient[block * outs * span..];
+            let gradient = &gradient[block * outs * stride..];
             for start in (0..span).step_by(GRAD_TILE) {
                 let len = (span - start).min(GRAD_TILE);
                 for (i, partial) in partial.chunks_exact_mut(chunks * vectors).enumerate() {
@@ -283,14 +286,14 @@ impl WeightSums {
                             x: canvas[i * plane + start..].as_ptr(),
                             offsets: taps,
                             gradient: gradient[start..].as_ptr(),
-                            span,
+                            stride,
                             len,
                             sums: sums.as_mut_ptr().cast(),
                             fresh: fresh && start == 0,
                         };
                         // SAFETY: `isa` is available (`new`); the reads reach `canvas[i *
-                        // plane + start + reach + len - 1]` and `gradient[(outs - 1) * span +
-                        // start + len - 1]` with `start + len <= span`, within the lengths
+                        // plane + start + reach + len - 1]` and `gradient[(outs - 1) * stride
+                        // + start + len - 1]` with `start + len <= span`, within the lengths
                         // asserted above; `sums` holds `outs * GRAD_TAPS` vectors.
                         unsafe { grad_block(isa, &args) };
                     }
@@ -300,19 +303,17 @@ impl WeightSums {
     }
 
     /// The sums, laid out `[taps, groups, group_in, group_out]`.
+    ///
+    /// # Panics
+    /// If a group's sums were never added to.
     pub fn finish(mut self) -> Vec<f32> {
         let (outs, lanes) = (self.isa.outs(), self.isa.lanes());
         let (group_in, group_out) = (self.group_in, self.group_out);
         let vectors = Self::vectors(self.isa);
         let chunks = self.taps.div_ceil(GRAD_TAPS);
         let mut sum = vec![0.0; self.taps * self.groups * group_in * group_out];
-        let group_len = self.partial.len() / self.groups;
-        for (partial, started) in self.partial.chunks_exact_mut(group_len).zip(&self.started) {
-            if !started {
-                partial.fill(MaybeUninit::new(0.0));
-            }
-        }
-        // SAFETY: every group's sums were written, by `add` or just above.
+        assert!(self.started.iter().all(|&s| s), "a group without sums");
+        // SAFETY: every group's sums were written by its first `add`.
         let partial = unsafe { self.partial.assume_init_mut() };
         // Each vector's lanes added in pairs, halving until lane 0 holds the sum.
         vectorised(
@@ -383,7 +384,7 @@ struct GradArgs<'a> {
     /// The output gradient's first row of the block, at the tile's first position.
     gradient: *const f32,
     /// Elements between rows of the output gradient.
-    span: usize,
+    stride: usize,
     /// Positions of the tile (a multiple of the lanes).
     len: usize,
     /// The block's vector sums, output channel `o` and tap `k` at `(o * GRAD_TAPS + k) *
@@ -416,94 +417,4 @@ unsafe fn grad_block(isa: Isa, a: &GradArgs) {
 
 /// The AVX-512 kernels.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    use super::{Args, GRAD_TAPS, GradArgs};
-
-    /// Output channels of a block.
-    const OUTS: usize = 8;
-    /// Lanes of a vector.
-    const LANES: usize = 16;
-
-    /// Accumulates `P` vectors of positions for [`OUTS`] output channels over every input
-    /// channel and tap, then stores them.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; the reads and writes `a` describes are in bounds.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn forward<const P: usize>(a: &Args) {
-        let taps = a.offsets.len();
-        let mut acc = [[_mm512_setzero_ps(); P]; OUTS];
-        for i in 0..a.group_in {
-            // SAFETY: in bounds by the caller's contract.
-            unsafe {
-                let x = a.x.add(i * a.plane);
-                let w = a.w.add(i * taps * OUTS);
-                for (t, &offset) in a.offsets.iter().enumerate() {
-                    let mut v = [_mm512_setzero_ps(); P];
-                    for (p, v) in v.iter_mut().enumerate() {
-                        *v = _mm512_loadu_ps(x.add(offset + p * LANES));
-                    }
-                    let w = w.add(t * OUTS);
-                    for (o, acc) in acc.iter_mut().enumerate() {
-                        let b = _mm512_set1_ps(*w.add(o));
-                        for (acc, &v) in acc.iter_mut().zip(&v) {
-                            *acc = _mm512_fmadd_ps(v, b, *acc);
-                        }
-                    }
-                }
-            }
-        }
-        for (o, acc) in acc.iter().enumerate().take(a.rows) {
-            for (p, &acc) in acc.iter().enumerate() {
-                // SAFETY: in bounds by the caller's contract.
-                unsafe { _mm512_storeu_ps(a.dst.add(o * a.span + p * LANES), acc) };
-            }
-        }
-    }
-
-    /// Adds `T` taps of one input channel against [`OUTS`] output channels over one tile to
-    /// the block's vector sums.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; the reads and writes `a` describes are in bounds.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn weight<const T: usize>(a: &GradArgs) {
-        let mut offsets = [0; T];
-        offsets.copy_from_slice(&a.offsets[..T]);
-        let sum = |o: usize, k: usize| (o * GRAD_TAPS + k) * LANES;
-        let mut acc = [[_mm512_setzero_ps(); T]; OUTS];
-        for (o, acc) in acc.iter_mut().enumerate() {
-            for (k, acc) in acc.iter_mut().enumerate() {
-                *acc = if a.fresh {
-                    _mm512_setzero_ps()
-                } else {
-                    // SAFETY: `sums` holds the block's vectors, written before.
-                    unsafe { _mm512_loadu_ps(a.sums.add(sum(o, k))) }
-                };
-            }
-        }
-        for p in (0..a.len).step_by(LANES) {
-            // SAFETY: in bounds by the caller's contract.
-            unsafe {
-                let mut x = [_mm512_setzero_ps(); T];
-                for (x, &offset) in x.iter_mut().zip(&offsets) {
-                    *x = _mm512_loadu_ps(a.x.add(offset + p));
-                }
-                for (o, acc) in acc.iter_mut().enumerate() {
-                    let dy = _mm512_loadu_ps(a.gradient.add(o * a.span + p));
-                    for (acc, &x) in acc.iter_mut().zip(&x) {
-                        *acc = _mm512_fmadd_ps(dy, x, *acc);
-                    }
-                }
-            }
-        }
-        for (o, acc) in acc.iter().enumerate() {
-            for (k, &acc) in acc.iter().enumerate() {
-                // SAFETY: `sums` holds the block's vectors.
-                unsafe { _mm512_storeu_ps(a.sums.add(sum(o, k)), acc) };
-            }
-        }
-    }
-}
+mod x86;

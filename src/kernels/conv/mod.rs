@@ -23,7 +23,10 @@
 
 mod canvas;
 mod direct;
+mod joint;
 mod unrolled;
+
+pub(crate) use joint::backward;
 
 use std::mem::MaybeUninit;
 

@@ -193,16 +193,26 @@ fn invalid_shapes_have_no_geometry() {
     assert!(Geometry::new([1, 4, 4, 4], [4, 2, 1, 1], &grouped).is_some());
 }
 
-#[test]
-fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
+/// Canvas geometries for the float32 kernels.
+fn canvas_geometries() -> Vec<Geometry> {
     // Canvas geometries: output channels that leave a partial register block (9, 10, 12),
     // groups, dilation, spans that end in a partial block of positions, padding beyond the
     // kernel's reach (output rows that share canvas positions).
-    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 5] = [
+    let cases: [([usize; 4], [usize; 4], ConvOptions<2>); 7] = [
         (
             [2, 8, 5, 5],
             [9, 8, 1, 1],
             ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [3, 8, 5, 6],
+            [16, 8, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        ),
+        (
+            [2, 16, 6, 6],
+            [16, 8, 3, 3],
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 2),
         ),
         (
             [3, 8, 5, 6],
@@ -225,10 +235,18 @@ fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
             ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
         ),
     ];
+    cases
+        .iter()
+        .map(|(x, w, o)| Geometry::new(*x, *w, o).expect("valid test geometry"))
+        .collect()
+}
+
+#[test]
+fn f32_kernels_match_float64_on_every_instruction_set() {
     let isas = [None, Some(direct::Isa::Avx512)];
     let mut rng = Rng::new(11);
-    for (x, w, options) in cases {
-        let g = Geometry::new(x, w, &options).unwrap();
+    let mut joint = 0;
+    for g in canvas_geometries() {
         assert!(g.uses_canvas());
         let x = random(&mut rng, g.input_len());
         let w = random(&mut rng, g.weight_len());
@@ -248,14 +266,7 @@ fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
         let magnitude_dw = weight_grad(&g, &abs(&x), &abs(&dy));
         let terms_dw = (g.batch * g.out_pixels()) as f64;
         let within = |what: &str, got: &[f32], expected: &[f64], magnitude: &[f64], terms: f64| {
-            assert_eq!(got.len(), expected.len());
-            for (i, ((&v, e), m)) in got.iter().zip(expected).zip(magnitude).enumerate() {
-                let bound = terms * f32::EPSILON as f64 * m;
-                assert!(
-                    (v as f64 - e).abs() <= bound,
-                    "{what} {g:?} element {i}: {v} vs {e} (bound {bound})"
-                );
-            }
+            assert_within(&format!("{what} {g:?}"), got, expected, magnitude, terms)
         };
         for isa in isas
             .into_iter()
@@ -272,6 +283,52 @@ fn f32_forward_and_weight_gradient_match_float64_on_every_instruction_set() {
             let dw = weight_grad_on(&g, &x, &dy, isa);
             let what = format!("{isa:?} weight gradient");
             within(&what, &dw, &expected_dw, &magnitude_dw, terms_dw);
+            joint += usize::from(joint_matches_one_at_a_time(&g, &x, &w, &dy, &dw, isa));
         }
     }
+    // Where the CPU has the direct kernels, the joint pass ran on the cases it takes.
+    let available = direct::Isa::Avx512.available();
+    assert_eq!(joint, if available { 3 } else { 0 });
+}
+
+/// Asserts each element of `got` within `terms` units of float32 rounding of `magnitude`
+/// from `expected`.
+fn assert_within(what: &str, got: &[f32], expected: &[f64], magnitude: &[f64], terms: f64) {
+    assert_eq!(got.len(), expected.len());
+    for (i, ((&v, e), m)) in got.iter().zip(expected).zip(magnitude).enumerate() {
+        let bound = terms * f32::EPSILON as f64 * m;
+        assert!(
+            (v as f64 - e).abs() <= bound,
+            "{what} element {i}: {v} vs {e} (bound {bound})"
+        );
+    }
+}
+
+/// Both gradients at once on `isa`: the numbers of one at a time (`dw` the weight gradient),
+/// to the bit, and the input gradient within float32 rounding of float64's. Returns whether
+/// the joint pass took the case.
+fn joint_matches_one_at_a_time(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dw: &[f32],
+    isa: Option<direct::Isa>,
+) -> bool {
+    let (dx, dw_joint) = joint::backward_on(g, x, w, dy, isa);
+    assert_eq!(dw_joint, dw, "{isa:?} joint weight gradient {g:?}");
+    let dx_alone = match isa.zip(g.transposed()) {
+        Some((isa, t)) => forward_on(&t, dy, &flip_transpose(g, w), None, Some(isa)),
+        None => input_grad(g, w, dy),
+    };
+    assert_eq!(dx, dx_alone, "{isa:?} joint input gradient {g:?}");
+    let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let abs = |v: &[f32]| v.iter().map(|v| v.abs() as f64).collect::<Vec<f64>>();
+    let expected = input_grad(g, &f64s(w), &f64s(dy));
+    let magnitude = input_grad(g, &abs(w), &abs(dy));
+    let terms = (g.group_out() * g.taps()) as f64;
+    let what = format!("{isa:?} input gradient {g:?}");
+    assert_within(&what, &dx, &expected, &magnitude, terms);
+    let shared = isa.zip(g.transposed());
+    shared.is_some_and(|(isa, t)| canvas::shares_canvas(g, &t, isa))
 }

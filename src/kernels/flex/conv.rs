@@ -187,6 +187,75 @@ fn grad(
     }
 }
 
+/// The input and weight gradients together, through the kernels' joint backward pass where
+/// they take the case.
+fn grads(
+    x: FlexTensor,
+    weight: FlexTensor,
+    dy: FlexTensor,
+    options: ConvOptions<2>,
+) -> (FlexTensor, FlexTensor) {
+    let fast = prepare(&x, &weight, &options).and_then(|(g, xc, wc)| match x.dtype() {
+        DType::F32 => grads_typed::<f32>(&g, &xc, &wc, &dy),
+        DType::F64 => grads_typed::<f64>(&g, &xc, &wc, &dy),
+        _ => None,
+    });
+    fast.unwrap_or_else(|| {
+        let dw = grad(
+            Wrt::Weight,
+            x.clone(),
+            weight.clone(),
+            dy.clone(),
+            options.clone(),
+        );
+        (grad(Wrt::Input, x, weight, dy, options), dw)
+    })
+}
+
+fn grads_typed<T: FlexElement>(
+    g: &Geometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    dy: &FlexTensor,
+) -> Option<(FlexTensor, FlexTensor)> {
+    if dy.dtype() != T::DTYPE
+        || dims(dy)? != [g.batch, g.out_channels, g.out_size[0], g.out_size[1]]
+    {
+        return None;
+    }
+    let dy = dy.to_contiguous();
+    let (dx, dw) = kernel::backward(g, T::values(x)?, T::values(weight)?, T::values(&dy)?);
+    Some((
+        T::tensor(dx, vec![g.batch, g.in_channels, g.in_size[0], g.in_size[1]]),
+        T::tensor(dw, dims(weight)?.to_vec()),
+    ))
+}
+
+/// Registers the gradients of `x` and `weight` that autodiff asks for (`nodes`).
+fn register_grads(
+    grads: &mut Gradients,
+    [node_x, node_weight]: [Option<NodeId>; 2],
+    x: FlexTensor,
+    weight: FlexTensor,
+    dy: FlexTensor,
+    options: ConvOptions<2>,
+) {
+    match (node_x, node_weight) {
+        (Some(node_x), Some(node_weight)) => {
+            let (dx, dw) = self::grads(x, weight, dy, options);
+            grads.register::<Flex>(node_weight, dw);
+            grads.register::<Flex>(node_x, dx);
+        }
+        (None, Some(node)) => {
+            grads.register::<Flex>(node, grad(Wrt::Weight, x, weight, dy, options));
+        }
+        (Some(node), None) => {
+            grads.register::<Flex>(node, grad(Wrt::Input, x, weight, dy, options));
+        }
+        (None, None) => {}
+    }
+}
+
 /// The bias gradient: `dy` summed over images and pixels.
 fn bias_grad(x: FlexTensor, bias: FlexTensor, dy: FlexTensor) -> FlexTensor {
     let fast = dims(&dy).and_then(|[_, channels, h, w]| {
@@ -242,19 +311,8 @@ impl Backward<Flex, 2> for ConvBackward {
         let (x_state, weight_state, options) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let weight = checkpointer.retrieve_node_output::<FlexTensor>(weight_state);
-        if let Some(node) = node_weight {
-            let g = grad(
-                Wrt::Weight,
-                x.clone(),
-                weight.clone(),
-                dy.clone(),
-                options.clone(),
-            );
-            grads.register::<Flex>(node.id, g);
-        }
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, grad(Wrt::Input, x, weight, dy, options));
-        }
+        let nodes = [node_x.map(|n| n.id), node_weight.map(|n| n.id)];
+        register_grads(grads, nodes, x, weight, dy, options);
     }
 }
 
@@ -280,19 +338,8 @@ impl Backward<Flex, 3> for ConvBiasBackward {
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, bias_grad(x.clone(), bias, dy.clone()));
         }
-        if let Some(node) = node_weight {
-            let g = grad(
-                Wrt::Weight,
-                x.clone(),
-                weight.clone(),
-                dy.clone(),
-                options.clone(),
-            );
-            grads.register::<Flex>(node.id, g);
-        }
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, grad(Wrt::Input, x, weight, dy, options));
-        }
+        let nodes = [node_x.map(|n| n.id), node_weight.map(|n| n.id)];
+        register_grads(grads, nodes, x, weight, dy, options);
     }
 }
 
