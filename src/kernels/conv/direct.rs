@@ -282,6 +282,10 @@ impl WeightSums {
                 for (i, partial) in partial.chunks_exact_mut(chunks * vectors).enumerate() {
                     let sums = partial.chunks_exact_mut(vectors);
                     for (taps, sums) in offsets.chunks(GRAD_TAPS).zip(sums) {
+                        if fresh && start == 0 && taps.len() < GRAD_TAPS {
+                            // The kernel writes the sums of its taps only.
+                            sums.fill(MaybeUninit::new(0.0));
+                        }
                         let args = GradArgs {
                             x: canvas[i * plane + start..].as_ptr(),
                             offsets: taps,

@@ -3,8 +3,8 @@
 use rayon::prelude::*;
 
 use super::{
-    Element, Geometry, MAX_TASKS, PARTIAL_SUM_BUDGET, Plan, canvas, direct, filled, flip_transpose,
-    input_grad, weight_grad_on,
+    Element, Geometry, canvas, direct, filled, flip_transpose, input_grad, sum_in_order,
+    weight_grad_on, weight_grad_plan,
 };
 
 /// Both gradients: the input gradient and the weight gradient, as [`input_grad`] and
@@ -43,8 +43,7 @@ pub(super) fn backward_on<T: Element>(
         unreachable!("checked above: T is f32");
     };
     let (x, dy) = (&x[..g.input_len()], &dy[..g.output_len()]);
-    let max_tasks = (PARTIAL_SUM_BUDGET / g.weight_len()).clamp(1, MAX_TASKS);
-    let plan = Plan::new(g, canvas::chunk_images(g), max_tasks);
+    let plan = weight_grad_plan(g);
     let flipped = canvas::TapWeights::new(&transposed, &flip_transpose(g, weight), Some(isa));
     let mut partial = Vec::new();
     let dx = filled(g.input_len(), |dx| {
@@ -55,13 +54,7 @@ pub(super) fn backward_on<T: Element>(
             .map(|((dx, x), dy)| canvas::backward(g, &transposed, &plan, x, dy, &flipped, isa, dx))
             .collect();
     });
-    let mut total = vec![0.0f32; g.weight_len()];
-    for sum in partial {
-        for (t, s) in total.iter_mut().zip(sum) {
-            *t += s;
-        }
-    }
-    let dw = canvas::weight_layout(g, &total);
+    let dw = canvas::weight_layout(g, &sum_in_order(partial, g.weight_len()));
     let (Some(dx), Some(dw)) = (T::from_f32_vec(dx), T::from_f32_vec(dw)) else {
         unreachable!("checked above: T is f32");
     };

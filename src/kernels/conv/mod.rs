@@ -392,13 +392,8 @@ pub(crate) fn weight_grad<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T>
 /// [`weight_grad`], with the direct kernels of `isa` where the canvas path runs in `f32`.
 fn weight_grad_on<T: Element>(g: &Geometry, x: &[T], dy: &[T], isa: Option<direct::Isa>) -> Vec<T> {
     assert!(x.len() >= g.input_len() && dy.len() >= g.output_len());
-    let max_tasks = (PARTIAL_SUM_BUDGET / g.weight_len()).clamp(1, MAX_TASKS);
     let canvas = g.uses_canvas();
-    let plan = if canvas {
-        Plan::new(g, canvas::chunk_images(g), max_tasks)
-    } else {
-        Plan::new(g, 1, max_tasks)
-    };
+    let plan = weight_grad_plan(g);
     // Partial sums in the layout each path accumulates in, one per task, in order.
     let partial: Vec<Vec<T>> = x[..g.input_len()]
         .par_chunks(plan.task_images * g.image_in())
@@ -411,20 +406,36 @@ fn weight_grad_on<T: Element>(g: &Geometry, x: &[T], dy: &[T], isa: Option<direc
             }
         })
         .collect();
-    let mut partial = partial.into_iter();
-    let mut total = partial
-        .next()
-        .unwrap_or_else(|| vec![T::ZERO; g.weight_len()]);
-    for sum in partial {
-        for (t, s) in total.iter_mut().zip(sum) {
-            *t += s;
-        }
-    }
+    let total = sum_in_order(partial, g.weight_len());
     if canvas {
         canvas::weight_layout(g, &total)
     } else {
         unrolled::weight_layout(g, &total)
     }
+}
+
+/// How a weight gradient is shared out: at most one partial sum per task alive within
+/// [`PARTIAL_SUM_BUDGET`], in the chunks of the path that takes `g`.
+fn weight_grad_plan(g: &Geometry) -> Plan {
+    let max_tasks = (PARTIAL_SUM_BUDGET / g.weight_len()).clamp(1, MAX_TASKS);
+    let chunk_images = if g.uses_canvas() {
+        canvas::chunk_images(g)
+    } else {
+        1
+    };
+    Plan::new(g, chunk_images, max_tasks)
+}
+
+/// The tasks' partial sums (each `len` long) added in task order.
+fn sum_in_order<T: Element>(partial: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut partial = partial.into_iter();
+    let mut total = partial.next().unwrap_or_else(|| vec![T::ZERO; len]);
+    for sum in partial {
+        for (t, s) in total.iter_mut().zip(sum) {
+            *t += s;
+        }
+    }
+    total
 }
 
 /// Gradient with respect to the input, shaped like `x`; `dy` is the gradient of the output.

@@ -316,12 +316,21 @@ fn joint_matches_one_at_a_time(
     isa: Option<direct::Isa>,
 ) -> bool {
     let (dx, dw_joint) = joint::backward_on(g, x, w, dy, isa);
-    assert_eq!(dw_joint, dw, "{isa:?} joint weight gradient {g:?}");
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(
+        bits(&dw_joint),
+        bits(dw),
+        "{isa:?} joint weight gradient {g:?}"
+    );
     let dx_alone = match isa.zip(g.transposed()) {
         Some((isa, t)) => forward_on(&t, dy, &flip_transpose(g, w), None, Some(isa)),
         None => input_grad(g, w, dy),
     };
-    assert_eq!(dx, dx_alone, "{isa:?} joint input gradient {g:?}");
+    assert_eq!(
+        bits(&dx),
+        bits(&dx_alone),
+        "{isa:?} joint input gradient {g:?}"
+    );
     let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let abs = |v: &[f32]| v.iter().map(|v| v.abs() as f64).collect::<Vec<f64>>();
     let expected = input_grad(g, &f64s(w), &f64s(dy));

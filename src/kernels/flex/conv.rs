@@ -140,6 +140,12 @@ enum Wrt {
     Weight,
 }
 
+/// `dy` as a contiguous tensor, when it is the output gradient of `g` in `T`.
+fn output_grad<T: FlexElement>(g: &Geometry, dy: &FlexTensor) -> Option<FlexTensor> {
+    let shape = [g.batch, g.out_channels, g.out_size[0], g.out_size[1]];
+    (dy.dtype() == T::DTYPE && dims(dy)? == shape).then(|| dy.to_contiguous())
+}
+
 fn grad_typed<T: FlexElement>(
     g: &Geometry,
     wrt: Wrt,
@@ -147,12 +153,7 @@ fn grad_typed<T: FlexElement>(
     weight: &FlexTensor,
     dy: &FlexTensor,
 ) -> Option<FlexTensor> {
-    if dy.dtype() != T::DTYPE
-        || dims(dy)? != [g.batch, g.out_channels, g.out_size[0], g.out_size[1]]
-    {
-        return None;
-    }
-    let dy = dy.to_contiguous();
+    let dy = output_grad::<T>(g, dy)?;
     Some(match wrt {
         Wrt::Input => T::tensor(
             kernel::input_grad(g, T::values(weight)?, T::values(&dy)?),
@@ -218,12 +219,7 @@ fn grads_typed<T: FlexElement>(
     weight: &FlexTensor,
     dy: &FlexTensor,
 ) -> Option<(FlexTensor, FlexTensor)> {
-    if dy.dtype() != T::DTYPE
-        || dims(dy)? != [g.batch, g.out_channels, g.out_size[0], g.out_size[1]]
-    {
-        return None;
-    }
-    let dy = dy.to_contiguous();
+    let dy = output_grad::<T>(g, dy)?;
     let (dx, dw) = kernel::backward(g, T::values(x)?, T::values(weight)?, T::values(&dy)?);
     Some((
         T::tensor(dx, vec![g.batch, g.in_channels, g.in_size[0], g.in_size[1]]),
